@@ -1,0 +1,116 @@
+/** A command's handler, loaded on demand so that `--help` and `--version` never import the SDKs. */
+export type CommandLoader = () => Promise<{ run: (ctx: CommandInvocation) => Promise<number> }>;
+
+/** What a command handler receives: its positional arguments and merged (global + local) options. */
+export interface CommandInvocation {
+  args: string[];
+  options: Record<string, unknown>;
+}
+
+/** One entry of the command surface: how commander declares it and, once built, where its handler lives. */
+export interface CommandSpec {
+  /** Name, with its parent for subcommands: `env up`. */
+  name: string;
+  /** commander argument syntax, e.g. `<job>` or `[job]`. */
+  args?: string;
+  summary: string;
+  /** Extra lines for `gkube <cmd> --help`: defaults and the environment variables each flag reads. */
+  details?: string;
+  options?: Array<[flags: string, description: string, defaultValue?: string]>;
+  /** Absent while the command is not part of this version of gkube; it then exits 2 saying so. */
+  load?: CommandLoader;
+}
+
+const jobDefault = 'the job defaults to $JOB_NAME (Jenkins)';
+
+/** The design's command surface; the order here is the order in `gkube --help`. */
+export const commandSpecs: CommandSpec[] = [
+  {
+    name: 'deploy',
+    summary: 'create the job\'s environment when it has none, else update its code in place',
+    details: `${jobDefault}; the ref to $GIT_COMMIT, else HEAD of the working directory.`,
+    options: [
+      ['--job <name>', 'Jenkins job name (env JOB_NAME)'],
+      ['--ref <ref>', 'git commit, tag or branch to deploy (env GIT_COMMIT, else HEAD)'],
+      ['--image <repo>', 'image repository (gkube.yaml image.repository)'],
+      ['--tag-policy <policy>', 'image tag for a commit: nearest | exact | commit'],
+      ['--namespace <ns>', 'Kubernetes namespace (gkube.yaml namespace)'],
+      ['--dry-run', 'print the plan and the manifests; change nothing'],
+      ['--wait-lock <duration>', 'how long to wait for another run of the job to finish', '10m'],
+      ['--timeout <duration>', 'deadline for the pod to become ready and healthy', '10m'],
+    ],
+  },
+  {
+    name: 'image-tag',
+    summary: 'print the image tag for HEAD under the tag policy',
+    options: [
+      ['--ref <ref>', 'git ref to resolve instead of HEAD (env GIT_COMMIT)'],
+      ['--tag-policy <policy>', 'nearest | exact | commit'],
+    ],
+  },
+  {
+    name: 'rollback',
+    args: '<job>',
+    summary: 'return a job to an earlier revision',
+    options: [
+      ['--to-revision <n>', 'history revision to return to (default: the previous one)'],
+      ['--to-tag <tag>', 'the latest revision that deployed this git tag'],
+    ],
+  },
+  { name: 'history', args: '<job>', summary: 'list a job\'s deploys: revision, commit, tag, image, build, result' },
+  { name: 'trace', args: '<target>', summary: 'walk pod → image → commit → tag → build (JOB or pod/NAME)' },
+  { name: 'list', summary: 'list the jobs gkube knows, with phase, image tag and age' },
+  { name: 'get', args: '<job>', summary: 'show one job\'s record' },
+  { name: 'describe', args: '<job>', summary: 'show a job\'s record, pod, storage and recent events' },
+  {
+    name: 'delete',
+    args: '<job>',
+    summary: 'remove a job\'s environment and record',
+    options: [['--keep-storage', 'keep the job\'s volume and its data']],
+  },
+  { name: 'env', summary: 'short-lived ad-hoc environments for developers (up, ls, down, extend)' },
+  {
+    name: 'env up',
+    args: '<name>',
+    summary: 'create or update an ad-hoc environment from the working directory',
+    options: [
+      ['--ref <ref>', 'git ref to deploy (default HEAD)'],
+      ['--ttl <duration>', 'time to live before cleanup removes it', '8h'],
+    ],
+  },
+  { name: 'env ls', summary: 'list ad-hoc environments with their owners and expiry' },
+  { name: 'env down', args: '<name>', summary: 'remove an ad-hoc environment' },
+  {
+    name: 'env extend',
+    args: '<name>',
+    summary: 'give an ad-hoc environment more time',
+    options: [['--ttl <duration>', 'new time to live from now']],
+  },
+  { name: 'exec', args: '<job> <command...>', summary: 'run a command in the job\'s pod (gkube exec JOB -- CMD...)' },
+  {
+    name: 'logs',
+    args: '<job>',
+    summary: 'print the job\'s pod logs',
+    options: [['-f, --follow', 'keep printing new lines']],
+  },
+  { name: 'cp', args: '<source> <destination>', summary: 'copy a file out of the job\'s pod (JOB:PATH LOCAL)' },
+  {
+    name: 'cleanup',
+    summary: 'remove expired, stale and orphaned environments (for a scheduled job)',
+    options: [
+      ['--dry-run', 'list what would be removed; remove nothing'],
+      ['--expired', 'ad-hoc environments past their time to live'],
+      ['--stale <duration>', 'jobs not deployed for this long'],
+      ['--orphans', 'pods, claims and volumes that no record names'],
+      ['--max-delete <n>', 'refuse to remove more than this many in one run', '10'],
+    ],
+  },
+  { name: 'doctor', summary: 'check etcd, the API server, Gluster and the registry, and RBAC' },
+  {
+    name: 'unlock',
+    args: '<job>',
+    summary: 'free a job lock whose holder is gone',
+    options: [['--force', 'free it even though its holder looks alive']],
+  },
+  { name: 'recover', args: '<job>', summary: 'finish or undo an operation a killed run left half done' },
+];
