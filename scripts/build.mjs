@@ -24,3 +24,16 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
 });
+
+// The demo drives the same harness the tests use; it is bundled so that plain `node` runs it.
+await build({
+  entryPoints: { demo: 'scripts/demo.ts' },
+  outdir: 'dist/demo',
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  packages: 'external',
+  logLevel: 'warning',
+});
