@@ -25,10 +25,10 @@ await build({
   logLevel: 'warning',
 });
 
-// The demo drives the same harness the tests use; it is bundled so that plain `node` runs it.
+// The demo and the Kubernetes API emulator live beside the tests; they are bundled so that plain `node` runs them.
 await build({
-  entryPoints: { demo: 'scripts/demo.ts' },
-  outdir: 'dist/demo',
+  entryPoints: { 'demo/demo': 'scripts/demo.ts', 'emulator/kube-emulator': 'test/kube-emulator/main.ts' },
+  outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   bundle: true,
   format: 'esm',

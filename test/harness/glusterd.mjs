@@ -45,7 +45,9 @@ export async function ensureGlusterd() {
   // glusterd daemonizes itself; its pid lands in the pid file.
   await run('glusterd', ['-p', pidFile], { timeout: 30_000 });
   await waitFor('glusterd to answer `gluster pool list`', answering, 30_000);
-  return Number((await readFile(pidFile, 'utf8')).trim());
+  // Another process may have started glusterd at the same moment; then ours exited and that one is not ours to stop.
+  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+  return pid > 0 && alive(pid) ? pid : undefined;
 }
 
 /** Stops a glusterd that ensureGlusterd started. */

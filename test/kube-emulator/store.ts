@@ -76,7 +76,8 @@ export function clone<T>(value: T): T {
 export class ObjectStore {
   private revision = 1000;
   private readonly objects = new Map<ResourceType, Map<string, KubeObject>>();
-  private readonly history: StoreChange[] = [];
+  private history: StoreChange[] = [];
+  private compactedAt = 0;
   private readonly listeners = new Set<(change: StoreChange) => void>();
 
   /** The latest resource version. */
@@ -138,7 +139,6 @@ export class ObjectStore {
     obj.kind = type.kind;
     meta.uid = randomUUID();
     meta.creationTimestamp = now();
-    meta.generation = 1;
     delete meta.deletionTimestamp;
     delete meta.deletionGracePeriodSeconds;
     meta.resourceVersion = this.nextRevision();
@@ -170,7 +170,6 @@ export class ObjectStore {
         if (current.metadata[f] === undefined) delete next.metadata[f];
         else (next.metadata as Record<string, unknown>)[f] = current.metadata[f];
       }
-      if (JSON.stringify(specOf(current)) !== JSON.stringify(specOf(next))) next.metadata.generation = (current.metadata.generation ?? 1) + 1;
     }
     return this.commit(type, current, next);
   }
@@ -281,8 +280,15 @@ export class ObjectStore {
     for (const l of [...this.listeners]) l(change);
   }
 
+  /** Forgets the event history up to now, as etcd compaction does: older watches and continue tokens get 410. */
+  compact(): void {
+    this.history = [];
+    this.compactedAt = this.revision;
+  }
+
   private oldestRetained(): number {
-    return this.history.length >= historySize ? this.history[0]!.resourceVersion : 0;
+    const trimmed = this.history.length >= historySize ? this.history[0]!.resourceVersion : 0;
+    return Math.max(trimmed, this.compactedAt);
   }
 
   private nextRevision(): string {
@@ -299,11 +305,6 @@ export class ObjectStore {
 
 function key(type: ResourceType, namespace: string | undefined, name: string): string {
   return type.namespaced ? `${namespace ?? ''}/${name}` : name;
-}
-
-function specOf(obj: KubeObject): unknown {
-  const { metadata: _m, status: _s, ...rest } = obj;
-  return rest;
 }
 
 /** A pod the kubelet owns (bound to the node, not finished): its deletion is graceful. */
