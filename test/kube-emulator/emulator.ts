@@ -93,5 +93,6 @@ export class KubeEmulator {
     await this.kubelet.stop();
     await this.volumes.stop();
     if (this.ownsStateDir) await rm(this.stateDir, { recursive: true, force: true });
+    else await rm(join(this.stateDir, 'pki'), { recursive: true, force: true });
   }
 }

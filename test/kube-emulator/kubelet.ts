@@ -553,7 +553,6 @@ class PodWorker {
   private startTime: string | undefined;
   private scheduled = false;
   private sandboxReady = false;
-  private initialized = false;
   private terminalPhase: 'Succeeded' | 'Failed' | undefined;
   private statusReason: { reason: string; message: string } | undefined;
   private frozen = false;
@@ -696,7 +695,6 @@ class PodWorker {
     if (this.signal.aborted) return;
     this.publish();
     if (!(await this.runInitContainers())) return;
-    this.initialized = true;
     this.publish();
     this.loops = [...this.records.values()].filter((r) => !r.init).map((r) => this.containerLoop(r));
     await Promise.all(this.loops);

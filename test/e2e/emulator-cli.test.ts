@@ -1,0 +1,43 @@
+// `npm run emulator`: the built emulator as a process, as a developer or the demo starts it.
+import { describe, expect, test } from '@jest/globals';
+import { existsSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import YAML from 'yaml';
+import { tempDir, waitUntil } from '../harness/index.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const emulatorBin = join(root, 'dist/emulator/kube-emulator.mjs');
+
+describe('the kube-emulator command', () => {
+  test('writes a kubeconfig once ready, serves kubectl, and removes its state on SIGTERM', async () => {
+    const dir = await tempDir('emu-cli');
+    const kubeconfig = join(dir, 'kubeconfig');
+    const stateDir = join(dir, 'state');
+    const proc = execa('node', [emulatorBin, '--kubeconfig', kubeconfig, '--state-dir', stateDir, '--kube-version', '1.25'], { reject: false });
+    try {
+      await waitUntil('the kubeconfig', async () => existsSync(kubeconfig), 20_000);
+      const config = YAML.parse(await readFile(kubeconfig, 'utf8')) as { clusters: Array<{ cluster: { server: string } }> };
+      expect(config.clusters[0]!.cluster.server).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const version = await execa('kubectl', ['--kubeconfig', kubeconfig, 'version', '-o', 'json']);
+      expect((JSON.parse(version.stdout) as { serverVersion: { minor: string } }).serverVersion.minor).toBe('25');
+      const ns = await execa('kubectl', ['--kubeconfig', kubeconfig, 'get', 'ns', '-o', 'name']);
+      expect(ns.stdout.split('\n')).toContain('namespace/default');
+    } finally {
+      proc.kill('SIGTERM');
+    }
+    const result = await proc;
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toContain('kube-emulator serving at https://127.0.0.1:');
+    // The state dir was given, so it stays, but what the emulator made inside it is gone.
+    expect(await readdir(stateDir).catch(() => [])).toEqual([]);
+  });
+
+  test('a bad --kube-version is refused with exit 2, naming the flag', async () => {
+    const r = await execa('node', [emulatorBin, '--kubeconfig', '/dev/null', '--kube-version', 'latest'], { reject: false });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toBe('error: --kube-version must look like 1.31, not "latest"');
+  });
+});
