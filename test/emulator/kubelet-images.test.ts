@@ -1,7 +1,8 @@
 // Image references as the emulator's kubelet reads them (pure helpers, table-tested).
 import { describe, expect, test } from '@jest/globals';
 import { goDuration, ImagePullError, parseImageReference, pullImage } from '../kube-emulator/images.js';
-import { expandVars, parseQuantity, qosClass } from '../kube-emulator/kubelet.js';
+import { expandVars, qosClass } from '../kube-emulator/kubelet.js';
+import { parseQuantity } from '../kube-emulator/volumes.js';
 import { freePort } from '../harness/index.js';
 
 describe('parseImageReference', () => {

@@ -11,7 +11,8 @@ import type { EmulatorContext } from '../kube-emulator/context.js';
 import { Faults } from '../kube-emulator/faults.js';
 import { findType } from '../kube-emulator/resources.js';
 import { ObjectStore, type KubeObject } from '../kube-emulator/store.js';
-import { VolumeManager, VolumeSetupError } from '../kube-emulator/volumes.js';
+import { VolumeManager } from '../kube-emulator/volumes.js';
+import { prepareError } from './volume-helpers.js';
 
 const T = {
   pvc: findType('', 'persistentvolumeclaims')!,
@@ -88,15 +89,6 @@ async function glusterClaim(pvName: string, glusterfs: Record<string, unknown>, 
   return created;
 }
 
-async function prepareError(pod: KubeObject): Promise<VolumeSetupError> {
-  try {
-    await vm.prepare(pod);
-  } catch (err) {
-    expect(err).toBeInstanceOf(VolumeSetupError);
-    return err as VolumeSetupError;
-  }
-  throw new Error('prepare did not fail');
-}
 
 describe('GlusterFS persistent volumes (real glusterd)', () => {
   test('pods share one real FUSE mount of the PV; files land on the brick; the last release unmounts it', async () => {
@@ -152,7 +144,7 @@ describe('GlusterFS persistent volumes (real glusterd)', () => {
   test('a Gluster volume that does not exist fails as the kubelet FailedMount, leaving nothing mounted', async () => {
     glusterEndpoints('glusterfs-cluster', [{ ip: hostIp }]);
     const [pod] = await glusterClaim('pv-ghost', { endpoints: 'glusterfs-cluster', path: 'gkube-no-such-volume' }, ['web']);
-    const err = await prepareError(pod!);
+    const err = await prepareError(vm, pod!);
     expect(err.reason).toBe('FailedMount');
     expect(err.message.startsWith('MountVolume.SetUp failed for volume "pv-ghost" : mount failed: mount failed: exit status 1\nMounting command: mount\nMounting arguments: -t glusterfs -o ')).toBe(true);
     expect(err.message).toContain(`${hostIp}:/gkube-no-such-volume ${join(stateDir, 'mounts', 'pv-ghost')}`);
@@ -164,7 +156,7 @@ describe('GlusterFS persistent volumes (real glusterd)', () => {
 
   test('missing Endpoints fail before any mount is tried', async () => {
     const [pod] = await glusterClaim('pv-noep', { endpoints: 'glusterfs-cluster', path: volume.name }, ['web']);
-    const err = await prepareError(pod!);
+    const err = await prepareError(vm, pod!);
     expect(err.message).toBe('MountVolume.NewMounter initialization failed for volume "pv-noep" : endpoints "glusterfs-cluster" not found');
   });
 

@@ -8,7 +8,8 @@ import type { EmulatorContext } from '../kube-emulator/context.js';
 import { Faults } from '../kube-emulator/faults.js';
 import { findType } from '../kube-emulator/resources.js';
 import { ObjectStore, type KubeObject } from '../kube-emulator/store.js';
-import { VolumeManager, VolumeSetupError, addProtectionFinalizers, admit, hostpathProvisioner, parseQuantity } from '../kube-emulator/volumes.js';
+import { VolumeManager, addProtectionFinalizers, admit, hostpathProvisioner, parseQuantity } from '../kube-emulator/volumes.js';
+import { prepareError } from './volume-helpers.js';
 
 const T = {
   pvc: findType('', 'persistentvolumeclaims')!,
@@ -87,15 +88,6 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-async function prepareError(pod: KubeObject): Promise<VolumeSetupError> {
-  try {
-    await vm.prepare(pod);
-  } catch (err) {
-    expect(err).toBeInstanceOf(VolumeSetupError);
-    return err as VolumeSetupError;
-  }
-  throw new Error('prepare did not fail');
-}
 
 describe('PersistentVolume controller: static binding', () => {
   test('a new PV goes Available and gets the pv-protection finalizer', async () => {
@@ -343,7 +335,7 @@ describe('protection and reclaim', () => {
     // The running pod keeps its volumes; a new pod may not start with the claim.
     expect((await vm.prepare(pod)).get('data')!.hostPath).toBe(dir);
     const other = makePod('other', [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }]);
-    const err = await prepareError(other);
+    const err = await prepareError(vm, other);
     expect(err.message).toBe('persistentvolumeclaim "data" is being deleted');
     expect(err.reason).toBe('FailedScheduling');
     store.remove(T.pod, 'default', 'other');
@@ -420,12 +412,12 @@ describe('protection and reclaim', () => {
 describe('kubelet side: prepare and release', () => {
   test('a missing or unbound claim fails with the scheduler messages', async () => {
     const missing = makePod('a', [{ name: 'data', persistentVolumeClaim: { claimName: 'nope' } }]);
-    const err = await prepareError(missing);
+    const err = await prepareError(vm, missing);
     expect(err.message).toBe('persistentvolumeclaim "nope" not found');
     expect(err.eventMessage).toBe('0/1 nodes are available: persistentvolumeclaim "nope" not found. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.');
     makePVC('pending', { storageClassName: '', resources: { requests: { storage: '1Gi' } } });
     const unbound = makePod('b', [{ name: 'data', persistentVolumeClaim: { claimName: 'pending' } }]);
-    expect((await prepareError(unbound)).message).toBe('pod has unbound immediate PersistentVolumeClaims');
+    expect((await prepareError(vm, unbound)).message).toBe('pod has unbound immediate PersistentVolumeClaims');
   });
 
   test('emptyDir, hostPath, configMap volumes; release removes the per-pod directories', async () => {
@@ -460,12 +452,12 @@ describe('kubelet side: prepare and release', () => {
       { name: 'scratch', emptyDir: {} },
       { name: 'missing', hostPath: { path: join(stateDir, 'does-not-exist'), type: 'Directory' } },
     ]);
-    const err = await prepareError(pod);
+    const err = await prepareError(vm, pod);
     expect(err.reason).toBe('FailedMount');
     expect(err.message).toBe(`MountVolume.SetUp failed for volume "missing" : hostPath type check failed: ${join(stateDir, 'does-not-exist')} is not a directory`);
     expect(await exists(join(stateDir, 'pod-volumes', pod.metadata.uid!, 'kubernetes.io~empty-dir', 'scratch'))).toBe(false);
     const notDir = makePod('web2', [{ name: 'f', hostPath: { path: file, type: 'DirectoryOrCreate' } }]);
-    expect((await prepareError(notDir)).message).toContain(`hostPath type check failed: ${file} is not a directory`);
+    expect((await prepareError(vm, notDir)).message).toContain(`hostPath type check failed: ${file} is not a directory`);
     const fileOk = makePod('web3', [{ name: 'f', hostPath: { path: file, type: 'File' } }]);
     expect((await vm.prepare(fileOk)).get('f')!.hostPath).toBe(file);
   });
@@ -482,7 +474,7 @@ describe('kubelet side: prepare and release', () => {
 
   test('a volume source the emulator does not implement is a FailedMount', async () => {
     const pod = makePod('nfs', [{ name: 'share', nfs: { server: 'nfs.example', path: '/export' } }]);
-    const err = await prepareError(pod);
+    const err = await prepareError(vm, pod);
     expect(err.message).toBe('MountVolume.SetUp failed for volume "share" : the Kubernetes API emulator does not implement volume source nfs');
   });
 });

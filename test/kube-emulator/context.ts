@@ -34,6 +34,8 @@ export interface VolumePort {
 
 /** What the API server needs from the kubelet (implemented by kubelet.ts). */
 export interface KubeletPort {
+  /** Checks an exec request before the connection is upgraded (pod, container, command); returns the container name or throws an ApiError. */
+  checkExec(namespace: string, pod: string, container: string | undefined, command: string[]): string;
   /** Runs a command in a running container (exec subresource) over an upgraded WebSocket. */
   exec(request: ExecRequest): void;
   /** Streams a container's log (log subresource) to `write`; resolves when done (follow: when the container ends or `signal` aborts). */

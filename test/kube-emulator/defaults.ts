@@ -1,6 +1,7 @@
 // Defaulting as the API server applies it on create (and the admission plugins gkube's objects meet).
 import type { ResourceType } from './resources.js';
 import type { KubeObject } from './store.js';
+import { qosClass } from './kubelet.js';
 
 /** Fills in defaults in place, for a new object. */
 export function applyDefaults(type: ResourceType, obj: KubeObject, allocateClusterIP: () => string): void {
@@ -84,20 +85,5 @@ function defaultPod(pod: KubeObject): void {
       }
     }
   }
-  pod['status'] = { phase: 'Pending', qosClass: qosClass(spec.containers ?? []) };
-}
-
-function qosClass(containers: Array<{ resources?: { requests?: Record<string, string>; limits?: Record<string, string> } }>): string {
-  let anySet = false;
-  let guaranteed = true;
-  for (const c of containers) {
-    const req = c.resources?.requests ?? {};
-    const lim = c.resources?.limits ?? {};
-    if (Object.keys(req).length || Object.keys(lim).length) anySet = true;
-    for (const r of ['cpu', 'memory']) {
-      if (!lim[r] || (req[r] !== undefined && req[r] !== lim[r])) guaranteed = false;
-    }
-  }
-  if (!anySet) return 'BestEffort';
-  return guaranteed ? 'Guaranteed' : 'Burstable';
+  pod['status'] = { phase: 'Pending', qosClass: qosClass(pod) };
 }

@@ -37,6 +37,7 @@ import { now, type KubeObject, type StoreChange } from './store.js';
 import { goDuration, ImagePullError, parseImageReference, pullImage, type PulledImage } from './images.js';
 import { ContainerProcess, defaultPath, killTree, preparePodRoot, removeTree, spawnInContainer, startLine, type ContainerExit, type ContainerMount } from './runtime.js';
 import { errorStatus, internalErrorStatus, sendStatusAndClose, serveExec } from './exec.js';
+import { parseQuantity } from './volumes.js';
 
 const podsType = findType('', 'pods')!;
 const pvcType = findType('', 'persistentvolumeclaims')!;
@@ -463,14 +464,10 @@ async function streamLog(instance: Instance | undefined, request: LogRequest, wr
 // ---------------------------------------------------------------------------------------------
 // Quantities and QoS
 
-/** Parses a resource quantity (`500m`, `1Gi`, `2`, `1e3`) to a number of base units. */
-export function parseQuantity(q: string | number | undefined): number | undefined {
-  if (q === undefined || q === null) return undefined;
-  if (typeof q === 'number') return q;
-  const m = String(q).trim().match(/^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/);
-  if (!m) return undefined;
-  const factors: Record<string, number> = { m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60 };
-  return Number(m[1]) * (m[2] ? factors[m[2]]! : 1);
+/** A resource quantity in base units, or undefined when absent or unparseable. */
+function quantity(q: unknown): number | undefined {
+  const n = parseQuantity(q);
+  return Number.isNaN(n) ? undefined : n;
 }
 
 /** The pod's QoS class from its containers' requests and limits (v1 qos.GetPodQOS). */
@@ -483,8 +480,8 @@ export function qosClass(pod: KubeObject): 'Guaranteed' | 'Burstable' | 'BestEff
     const requests = c.resources?.requests ?? {};
     const limits = c.resources?.limits ?? {};
     for (const r of supported) {
-      const req = parseQuantity(requests[r]);
-      const lim = parseQuantity(limits[r]);
+      const req = quantity(requests[r]);
+      const lim = quantity(limits[r]);
       if ((req ?? 0) > 0 || (lim ?? 0) > 0) any = true;
       if (lim === undefined) guaranteed = false;
       else if (req !== undefined && req !== lim) guaranteed = false;
@@ -1177,10 +1174,10 @@ class PodWorker {
       const { resource, divisor, containerName } = from['resourceFieldRef'] as { resource: string; divisor?: string; containerName?: string };
       const target = containerName ? ((this.pod['spec']?.containers ?? []) as Array<Record<string, any>>).find((c) => c['name'] === containerName) : spec;
       const [kind, name] = resource.split('.') as [string, string];
-      let value = parseQuantity(target?.['resources']?.[kind]?.[name]);
+      let value = quantity(target?.['resources']?.[kind]?.[name]);
       if (value === undefined && kind === 'limits') value = name === 'cpu' ? cpus().length : name === 'memory' ? totalmem() : undefined;
       if (value === undefined) value = 0;
-      const div = parseQuantity(divisor) ?? 1;
+      const div = quantity(divisor) ?? 1;
       return String(Math.ceil(value / div));
     }
     const ref = (from['configMapKeyRef'] ?? from['secretKeyRef']) as { name: string; key: string; optional?: boolean } | undefined;

@@ -480,8 +480,9 @@ export class ApiServer {
         up.pipe(res);
         up.on('end', resolve);
       });
-      upstream.on('error', (err) => {
-        const status = new ApiError(503, 'ServiceUnavailable', `error trying to reach service: ${err.message}`);
+      upstream.on('error', (err: NodeJS.ErrnoException) => {
+        const why = err.code === 'ECONNREFUSED' ? `dial tcp ${ip}:${port}: connect: connection refused` : err.message;
+        const status = new ApiError(503, 'ServiceUnavailable', `error trying to reach service: ${why}`);
         if (!res.headersSent) sendJson(res, 503, status.toStatus());
         else res.end();
         resolve();
@@ -502,14 +503,9 @@ export class ApiServer {
       const route = this.route(req.method ?? 'GET', url);
       this.injectFault('connect', `${route.type.plural}/${route.subresource ?? ''}`);
       if (route.type.kind !== 'Pod' || route.subresource !== 'exec') throw badRequest('the emulator upgrades only pods/exec connections');
-      const pod = this.ctx.store.mustGet(route.type, route.namespace, route.name!);
       const q = url.searchParams;
       const command = q.getAll('command');
-      if (command.length === 0) throw badRequest('you must specify at least 1 command');
-      const containers = (pod['spec']?.containers ?? []) as Array<{ name: string }>;
-      const container = q.get('container') ?? (containers.length === 1 ? containers[0]!.name : undefined);
-      if (!container) throw badRequest(`a container name must be specified for pod ${pod.metadata.name}, choose one of: [${containers.map((c) => c.name).join(' ')}]`);
-      if (!containers.some((c) => c.name === container)) throw badRequest(`container ${container} is not valid for pod ${pod.metadata.name}`);
+      const container = this.kubelet.checkExec(route.namespace!, route.name!, q.get('container') ?? undefined, command);
       const flag = (k: string) => q.get(k) === 'true' || q.get(k) === '1';
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         this.kubelet.exec({
