@@ -32,6 +32,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "gkube setup: warning: kubectl is not installed; the emulator's kubectl tests will fail. Debian's kubernetes-client is too old (1.20): install a kubectl of 1.29 or newer." >&2
+fi
+
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then
   echo "gkube setup: error: Node $(node --version) is too old; gkube needs Node 20 or newer" >&2
