@@ -1,7 +1,7 @@
 // `npm run emulator`: the built emulator as a process, as a developer or the demo starts it.
 import { describe, expect, test } from '@jest/globals';
 import { existsSync } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -32,7 +32,9 @@ describe('the kube-emulator command', () => {
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toContain('kube-emulator serving at https://127.0.0.1:');
     // The state dir was given, so it stays, but what the emulator made inside it is gone.
-    expect(await readdir(stateDir).catch(() => [])).toEqual([]);
+    const left = await readdir(stateDir).catch(() => []);
+    await rm(dir, { recursive: true, force: true });
+    expect(left).toEqual([]);
   });
 
   test('a bad --kube-version is refused with exit 2, naming the flag', async () => {
