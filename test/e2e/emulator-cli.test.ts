@@ -37,6 +37,22 @@ describe('the kube-emulator command', () => {
     expect(left).toEqual([]);
   });
 
+  test('--http serves plain HTTP without credentials, as the old insecure port did', async () => {
+    const dir = await tempDir('emu-cli-http');
+    const kubeconfig = join(dir, 'kubeconfig');
+    const proc = execa('node', [emulatorBin, '--kubeconfig', kubeconfig, '--http'], { reject: false });
+    try {
+      await waitUntil('the kubeconfig', async () => existsSync(kubeconfig), 20_000);
+      const ns = await execa('kubectl', ['--kubeconfig', kubeconfig, 'get', 'ns', 'default', '-o', 'name'], { reject: false });
+      expect(ns.stderr).toBe('');
+      expect(ns.stdout).toBe('namespace/default');
+    } finally {
+      proc.kill('SIGTERM');
+      await proc;
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a bad --kube-version is refused with exit 2, naming the flag', async () => {
     const r = await execa('node', [emulatorBin, '--kubeconfig', '/dev/null', '--kube-version', 'latest'], { reject: false });
     expect(r.exitCode).toBe(2);

@@ -15,7 +15,9 @@ const program = new Command('kube-emulator')
   .option('--state-dir <dir>', 'where pods, logs and volumes live (default: a new temp dir, removed on exit)')
   .option('--kube-version <major.minor>', 'version /version reports', '1.31')
   .option('--http', 'serve plain HTTP instead of HTTPS')
-  .option('-v, --verbose', 'print diagnostic lines on stderr');
+  .option('-v, --verbose', 'print diagnostic lines on stderr')
+  // Usage errors exit 2, as gkube's do; help and version exit 0.
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 program.parse();
 const opts = program.opts<{ kubeconfig: string; port?: number; registry?: string; stateDir?: string; kubeVersion: string; http?: boolean; verbose?: boolean }>();
 if (!/^\d+\.\d+$/.test(opts.kubeVersion)) {

@@ -131,6 +131,8 @@ export class ApiServer {
   }
 
   private authenticate(req: IncomingMessage): void {
+    // Plain HTTP is the old insecure port: clients (kubectl) never send credentials over it, so none are asked.
+    if (!this.options.tls) return;
     if (req.headers.authorization !== `Bearer ${this.options.token}`) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
   }
 
