@@ -18,7 +18,10 @@ export type ErrorCode =
   | 'NOT_BUILT'
   | 'INVALID_INPUT'
   | 'INVALID_CONFIG'
+  | 'JOB_NOT_FOUND'
   | 'OPERATION_FAILED'
+  | 'WRITE_CONFLICT'
+  | 'LOCK_LOST'
   | 'JOB_LOCKED'
   | 'DEPENDENCY_UNREACHABLE'
   | 'INCONSISTENT_STATE'
@@ -30,7 +33,10 @@ const exitCodeFor: Record<ErrorCode, ExitCodeValue> = {
   NOT_BUILT: ExitCode.invalid,
   INVALID_INPUT: ExitCode.invalid,
   INVALID_CONFIG: ExitCode.invalid,
+  JOB_NOT_FOUND: ExitCode.invalid,
   OPERATION_FAILED: ExitCode.failed,
+  WRITE_CONFLICT: ExitCode.failed,
+  LOCK_LOST: ExitCode.failed,
   JOB_LOCKED: ExitCode.busy,
   DEPENDENCY_UNREACHABLE: ExitCode.unreachable,
   INCONSISTENT_STATE: ExitCode.inconsistent,

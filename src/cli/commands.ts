@@ -1,10 +1,16 @@
-/** A command's handler, loaded on demand so that `--help` and `--version` never import the SDKs. */
-export type CommandLoader = () => Promise<{ run: (ctx: CommandInvocation) => Promise<number> }>;
+import type { CliEnvironment } from './environment.js';
 
-/** What a command handler receives: its positional arguments and merged (global + local) options. */
+/** A command's handler, loaded on demand so that `--help` and `--version` never import the SDKs. Returns the exit code. */
+export type CommandHandler = (invocation: CommandInvocation) => Promise<number>;
+
+/** Loads a command's handler. */
+export type CommandLoader = () => Promise<CommandHandler>;
+
+/** What a command handler receives: its positional arguments, merged (global + local) options, and the process's streams and environment. */
 export interface CommandInvocation {
   args: string[];
   options: Record<string, unknown>;
+  cli: CliEnvironment;
 }
 
 /** One entry of the command surface: how commander declares it and, once built, where its handler lives. */
@@ -57,16 +63,21 @@ export const commandSpecs: CommandSpec[] = [
       ['--to-tag <tag>', 'the latest revision that deployed this git tag'],
     ],
   },
-  { name: 'history', args: '<job>', summary: 'list a job\'s deploys: revision, commit, tag, image, build, result' },
+  { name: 'history', args: '<job>', summary: 'list a job\'s deploys: revision, commit, tag, image, build, result', load: async () => (await import('./jobs.js')).history },
   { name: 'trace', args: '<target>', summary: 'walk pod → image → commit → tag → build (JOB or pod/NAME)' },
-  { name: 'list', summary: 'list the jobs gkube knows, with phase, image tag and age' },
-  { name: 'get', args: '<job>', summary: 'show one job\'s record' },
-  { name: 'describe', args: '<job>', summary: 'show a job\'s record, pod, storage and recent events' },
+  { name: 'list', summary: 'list the jobs gkube knows, with phase, image tag and age', load: async () => (await import('./jobs.js')).list },
+  { name: 'get', args: '<job>', summary: 'show one job\'s record', load: async () => (await import('./jobs.js')).get },
+  { name: 'describe', args: '<job>', summary: 'show a job\'s record, lock, recent deploys, pod and events', load: async () => (await import('./jobs.js')).describe },
   {
     name: 'delete',
     args: '<job>',
     summary: 'remove a job\'s environment and record',
-    options: [['--keep-storage', 'keep the job\'s volume and its data']],
+    details: 'Deletes the pod, then the claim (unless storage is kept), then the record and its history, under the job lock.\nA run killed half way leaves the record in phase "deleting"; run gkube delete again to finish.',
+    options: [
+      ['--keep-storage', 'keep the job\'s claim, volume and data'],
+      ['--wait-lock <duration>', 'how long to wait for another run of the job to finish', '10m'],
+    ],
+    load: async () => (await import('./jobs.js')).remove,
   },
   { name: 'env', summary: 'short-lived ad-hoc environments for developers (up, ls, down, extend)' },
   {
@@ -105,12 +116,14 @@ export const commandSpecs: CommandSpec[] = [
       ['--max-delete <n>', 'refuse to remove more than this many in one run', '10'],
     ],
   },
-  { name: 'doctor', summary: 'check etcd, the API server, Gluster and the registry, and RBAC' },
+  { name: 'doctor', summary: 'check etcd, the API server, Gluster and the registry, and RBAC', load: async () => (await import('./jobs.js')).doctor },
   {
     name: 'unlock',
     args: '<job>',
     summary: 'free a job lock whose holder is gone',
-    options: [['--force', 'free it even though its holder looks alive']],
+    details: 'Without --force, frees the lock only when its holder ran on this host and its process is gone.\nA holder that died anywhere frees the lock by itself within 10 seconds (its etcd lease expires).',
+    options: [['--force <holder>', 'free it even though its holder looks alive; name the holder as gkube printed it']],
+    load: async () => (await import('./jobs.js')).unlock,
   },
   { name: 'recover', args: '<job>', summary: 'finish or undo an operation a killed run left half done' },
 ];

@@ -1,23 +1,21 @@
 import { Command, CommanderError, Option } from 'commander';
 import { GkubeError, ExitCode, type ExitCodeValue } from '../errors.js';
 import { reportError } from '../output/errors.js';
-import type { OutputStreams } from '../output/streams.js';
+import type { CliEnvironment } from './environment.js';
 import { commandSpecs, type CommandSpec } from './commands.js';
 import { version } from './version.js';
 
-/** Everything the command line reads from the outside world; `process` is touched only in entry.ts. */
-export interface CliEnvironment extends OutputStreams {
-  env: Record<string, string | undefined>;
-}
+export type { CliEnvironment } from './environment.js';
 
 const notBuiltMark = ' (not in this version yet)';
 
 /** Parses argv, runs one command and returns the process exit code. Never calls process.exit. */
 export async function main(argv: string[], cli: CliEnvironment): Promise<ExitCodeValue> {
-  const program = buildProgram(cli);
+  const outcome = { code: ExitCode.ok as ExitCodeValue };
+  const program = buildProgram(cli, outcome);
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return ExitCode.ok;
+    return outcome.code;
   } catch (err) {
     if (err instanceof CommanderError) return commanderExitCode(err);
     const verbose = Boolean(program.opts()['verbose']);
@@ -31,7 +29,7 @@ function commanderExitCode(err: CommanderError): ExitCodeValue {
   return ExitCode.invalid;
 }
 
-function buildProgram(cli: CliEnvironment): Command {
+function buildProgram(cli: CliEnvironment, outcome: { code: ExitCodeValue }): Command {
   const program = new Command('gkube');
   program
     .description('Deploy Jenkins jobs to Kubernetes pods on GlusterFS storage, with image tags tied to git tags.')
@@ -47,7 +45,7 @@ function buildProgram(cli: CliEnvironment): Command {
     const [parentName, childName] = spec.name.split(' ');
     const parent = childName ? parents.get(parentName!) : program;
     if (!parent) throw new Error(`command ${spec.name} is declared before its parent`);
-    const cmd = declare(parent, childName ?? spec.name, spec);
+    const cmd = declare(parent, childName ?? spec.name, spec, cli, outcome);
     configure(cmd, cli);
     if (!childName) parents.set(spec.name, cmd);
   }
@@ -68,7 +66,7 @@ function addGlobals(program: Command): void {
     .option('--no-color', 'plain output even on a terminal');
 }
 
-function declare(parent: Command, name: string, spec: CommandSpec): Command {
+function declare(parent: Command, name: string, spec: CommandSpec, cli: CliEnvironment, outcome: { code: ExitCodeValue }): Command {
   const isGroup = commandSpecs.some((s) => s.name.startsWith(`${spec.name} `));
   const built = isGroup || spec.load !== undefined;
   const cmd = parent.command(spec.args ? `${name} ${spec.args}` : name);
@@ -84,8 +82,7 @@ function declare(parent: Command, name: string, spec: CommandSpec): Command {
       throw new GkubeError('NOT_BUILT', `gkube ${spec.name} is not available in gkube ${version} yet; nothing was changed`);
     }
     const handler = await spec.load();
-    const code = await handler.run({ args, options: self.optsWithGlobals() });
-    if (code !== ExitCode.ok) throw new GkubeError('OPERATION_FAILED', `gkube ${spec.name} exited ${code}`);
+    outcome.code = (await handler({ args, options: self.optsWithGlobals(), cli })) as ExitCodeValue;
   });
   return cmd;
 }

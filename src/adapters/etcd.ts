@@ -1,0 +1,254 @@
+// The etcd edge: a small verb-shaped port over the etcd3 client. Every call carries a deadline; nothing
+// is retried here (the client's own retry is off), so a write whose outcome is unknown is never repeated
+// blindly — callers re-read first.
+import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, GRPCCancelledError, EtcdAuthenticationFailedError, EtcdPermissionDeniedError, GRPCUnauthenticatedError, EtcdLeaseInvalidError, type Lease, type IOptions } from 'etcd3';
+import { noop } from 'cockatiel';
+import { GkubeError } from '../errors.js';
+
+/** How to reach etcd (resolved by the CLI from flags and ETCDCTL_* variables). */
+export interface EtcdConnection {
+  endpoints: string[];
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  auth?: { username: string; password: string };
+  /** Deadline of each call. */
+  callTimeoutMs: number;
+}
+
+/** One stored key. Revisions are decimal strings (int64). */
+export interface KeyValue {
+  key: string;
+  value: Buffer;
+  modRevision: string;
+  createRevision: string;
+  lease: string;
+}
+
+/** A transaction guard. */
+export interface Compare {
+  key: string;
+  target: 'Mod' | 'Create' | 'Version' | 'Lease';
+  op: '==' | '!=' | '<' | '>';
+  value: string | number;
+}
+
+/** A transaction operation. */
+export type TxnOp = { put: string; value: string; lease?: string } | { delete: string } | { deletePrefix: string };
+
+/** A lease this process keeps alive until it is revoked or lost. */
+export interface LeaseHandle {
+  id: string;
+  /** True once keep-alive failed and etcd may have expired the lease. */
+  readonly lost: boolean;
+  /** Called once when the lease is lost. */
+  onLost(listener: (err: Error) => void): void;
+  /** Revokes the lease (its keys go away) and stops keep-alive. */
+  revoke(): Promise<void>;
+}
+
+/** What the rest of gkube may do with etcd. */
+export interface EtcdPort {
+  readonly endpoints: string[];
+  get(key: string): Promise<KeyValue | undefined>;
+  /** Every key under `prefix`, read page by page at one revision. */
+  list(prefix: string, options?: { pageSize?: number }): Promise<KeyValue[]>;
+  count(prefix: string): Promise<number>;
+  txn(compares: Compare[], success: TxnOp[], failure?: TxnOp[]): Promise<{ succeeded: boolean; revision: string; failureValues: Array<KeyValue | undefined> }>;
+  grantLease(ttlSeconds: number): Promise<LeaseHandle>;
+  /** Seconds left on a lease; -1 when it no longer exists. */
+  leaseTimeToLive(id: string): Promise<number>;
+  revokeLease(id: string): Promise<void>;
+  /** Calls `listener` on every change of `key` until the returned function is called. */
+  watchKey(key: string, listener: (event: 'put' | 'delete') => void): Promise<() => Promise<void>>;
+  /** The answering member's version and whether a leader is known, with the round-trip time. */
+  status(): Promise<{ version: string; hasLeader: boolean; latencyMs: number }>;
+  close(): void;
+}
+
+/** Opens a client; no connection is made until the first call. */
+export function connectEtcd(connection: EtcdConnection): EtcdPort {
+  const options: IOptions = {
+    hosts: connection.endpoints,
+    dialTimeout: connection.callTimeoutMs,
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + connection.callTimeoutMs }),
+    // No silent retries: a repeated txn could apply twice. Callers re-read and decide.
+    faultHandling: { host: () => noop, global: noop },
+  };
+  if (connection.tls) {
+    options.credentials = {
+      rootCertificate: connection.tls.ca ?? Buffer.alloc(0),
+      ...(connection.tls.key ? { privateKey: connection.tls.key } : {}),
+      ...(connection.tls.cert ? { certChain: connection.tls.cert } : {}),
+    };
+    if (!connection.tls.ca) delete (options.credentials as { rootCertificate?: Buffer }).rootCertificate;
+  }
+  if (connection.auth) options.auth = { username: connection.auth.username, password: connection.auth.password, callOptions: { deadline: Date.now() + connection.callTimeoutMs } };
+  return new Etcd3Port(new Etcd3(options), connection);
+}
+
+class Etcd3Port implements EtcdPort {
+  readonly endpoints: string[];
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly connection: EtcdConnection,
+  ) {
+    this.endpoints = connection.endpoints;
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    const res = await this.call(() => this.client.get(key).exec());
+    const kv = res.kvs[0];
+    return kv ? toKeyValue(kv) : undefined;
+  }
+
+  async list(prefix: string, options: { pageSize?: number } = {}): Promise<KeyValue[]> {
+    const pageSize = options.pageSize ?? 500;
+    const out: KeyValue[] = [];
+    let revision: string | undefined;
+    let start = Buffer.from(prefix);
+    const end = prefixEnd(Buffer.from(prefix));
+    for (;;) {
+      const query = this.client.getAll().inRange({ start, end }).limit(pageSize);
+      if (revision) query.revision(revision);
+      const res = await this.call(() => query.exec());
+      revision ??= res.header.revision;
+      for (const kv of res.kvs) out.push(toKeyValue(kv));
+      if (!res.more || res.kvs.length === 0) return out;
+      start = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
+    }
+  }
+
+  async count(prefix: string): Promise<number> {
+    return this.call(() => this.client.getAll().prefix(prefix).count());
+  }
+
+  async txn(compares: Compare[], success: TxnOp[], failure: TxnOp[] = []) {
+    const [first, ...rest] = compares;
+    if (!first) throw new Error('a transaction needs at least one compare');
+    let builder = this.client.if(first.key, first.target, first.op, first.value as never);
+    for (const c of rest) builder = builder.and(c.key, c.target, c.op, c.value as never);
+    const toOps = (ops: TxnOp[]) =>
+      ops.map((op) => {
+        if ('put' in op) {
+          const put = this.client.put(op.put).value(op.value);
+          return op.lease ? put.lease(op.lease) : put;
+        }
+        if ('delete' in op) return this.client.delete().key(op.delete);
+        return this.client.delete().prefix(op.deletePrefix);
+      });
+    // On failure, read the guarded keys back in the same transaction so callers see why.
+    const reads = compares.map((c) => this.client.get(c.key));
+    const res = await this.call(() => builder.then(...toOps(success)).else(...toOps(failure), ...reads).commit());
+    const failureValues: Array<KeyValue | undefined> = [];
+    if (!res.succeeded) {
+      for (const r of res.responses.slice(failure.length)) {
+        const kv = r.response_range?.kvs?.[0];
+        failureValues.push(kv ? toKeyValue(kv) : undefined);
+      }
+    }
+    return { succeeded: res.succeeded, revision: res.header.revision, failureValues };
+  }
+
+  async grantLease(ttlSeconds: number): Promise<LeaseHandle> {
+    const lease: Lease = this.client.lease(ttlSeconds, { autoKeepAlive: true });
+    const id = await this.call(() => lease.grant());
+    let lost = false;
+    const listeners: Array<(err: Error) => void> = [];
+    lease.on('lost', (err: Error) => {
+      if (lost) return;
+      lost = true;
+      for (const l of listeners) l(err);
+    });
+    return {
+      id,
+      get lost() {
+        return lost;
+      },
+      onLost: (listener) => listeners.push(listener),
+      revoke: async () => {
+        lost = true;
+        try {
+          await this.call(() => lease.revoke());
+        } catch (err) {
+          // Already expired: nothing left to revoke.
+          if (!(err instanceof EtcdLeaseInvalidError)) throw err;
+        }
+      },
+    };
+  }
+
+  async leaseTimeToLive(id: string): Promise<number> {
+    const res = await this.call(() => this.client.leaseClient.leaseTimeToLive({ ID: id }));
+    return Number(res.TTL);
+  }
+
+  async revokeLease(id: string): Promise<void> {
+    try {
+      await this.call(() => this.client.leaseClient.leaseRevoke({ ID: id }));
+    } catch (err) {
+      if (!(err instanceof EtcdLeaseInvalidError)) throw err;
+    }
+  }
+
+  async watchKey(key: string, listener: (event: 'put' | 'delete') => void): Promise<() => Promise<void>> {
+    const watcher = await this.call(() => this.client.watch().key(key).create());
+    watcher.on('put', () => listener('put'));
+    watcher.on('delete', () => listener('delete'));
+    watcher.on('error', () => undefined);
+    return async () => {
+      await watcher.cancel().catch(() => undefined);
+    };
+  }
+
+  async status() {
+    const started = Date.now();
+    const res = await this.call(() => this.client.maintenance.status());
+    return { version: res.version, hasLeader: res.leader !== '0', latencyMs: Date.now() - started };
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  /** Runs a call and turns connection failures into exit 4 and refused credentials into exit 2. */
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw translate(err, this.connection);
+    }
+  }
+}
+
+function translate(err: unknown, connection: EtcdConnection): unknown {
+  const where = connection.endpoints.join(',');
+  if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError || err instanceof GRPCCancelledError) {
+    return new GkubeError('DEPENDENCY_UNREACHABLE', `etcd at ${where} did not answer within ${Math.round(connection.callTimeoutMs / 1000)}s; nothing was changed`, {
+      hint: 'check --etcd-endpoints (or GKUBE_ETCD_ENDPOINTS / ETCDCTL_ENDPOINTS) and that etcd is running',
+      cause: err,
+    });
+  }
+  if (err instanceof EtcdAuthenticationFailedError || err instanceof EtcdPermissionDeniedError || err instanceof GRPCUnauthenticatedError) {
+    return new GkubeError('INVALID_CONFIG', `etcd at ${where} refused gkube's credentials (${err.constructor.name.replace(/^Etcd|Error$/g, '')})`, {
+      hint: 'check ETCDCTL_USER / ETCDCTL_PASSWORD and the user\'s role on the gkube prefix',
+      cause: err,
+    });
+  }
+  return err;
+}
+
+function toKeyValue(kv: { key: Buffer; value: Buffer; mod_revision: string; create_revision: string; lease: string }): KeyValue {
+  return { key: kv.key.toString(), value: kv.value, modRevision: kv.mod_revision, createRevision: kv.create_revision, lease: kv.lease };
+}
+
+/** The first key after every key with this prefix. */
+function prefixEnd(prefix: Buffer): Buffer {
+  const buf = Buffer.from(prefix);
+  for (let i = buf.length - 1; i >= 0; i--) {
+    if (buf[i]! < 0xff) {
+      buf[i]! += 1;
+      return buf.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}

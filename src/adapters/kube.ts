@@ -1,0 +1,160 @@
+// The Kubernetes edge: verb-shaped calls over @kubernetes/client-node. A lookup returns undefined only for a
+// 404; everything else is an error.
+import * as k8s from '@kubernetes/client-node';
+import { GkubeError } from '../errors.js';
+
+/** Where the kubeconfig comes from. */
+export interface KubeConnection {
+  /** A kubeconfig file; undefined means in-cluster (service account) configuration. */
+  kubeconfig?: string;
+  context?: string;
+  /** Deadline of each call. */
+  callTimeoutMs: number;
+}
+
+/** What gkube reads of a pod. */
+export interface PodSummary {
+  name: string;
+  namespace: string;
+  uid: string;
+  phase: string;
+  ready: boolean;
+  ip?: string;
+  node?: string;
+  images: string[];
+  restarts: number;
+  /** Why the first not-ready container waits or ended, e.g. ImagePullBackOff. */
+  waitingReason?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  deleting: boolean;
+}
+
+/** One event about an object. */
+export interface EventSummary {
+  type: string;
+  reason: string;
+  message: string;
+  count: number;
+  lastSeen: string;
+}
+
+/** What the rest of gkube may do with the cluster. */
+export interface KubePort {
+  readonly server: string;
+  findPod(namespace: string, name: string): Promise<PodSummary | undefined>;
+  /** Deletes a pod; false when it was already gone. */
+  deletePod(namespace: string, name: string): Promise<boolean>;
+  /** Deletes a claim; false when it was already gone. */
+  deleteClaim(namespace: string, name: string): Promise<boolean>;
+  events(namespace: string, name: string): Promise<EventSummary[]>;
+  serverVersion(): Promise<string>;
+}
+
+/** Loads the kubeconfig (or the in-cluster configuration) and returns the port; no request is made yet. */
+export function connectKube(connection: KubeConnection): KubePort {
+  const config = new k8s.KubeConfig();
+  try {
+    if (connection.kubeconfig) config.loadFromFile(connection.kubeconfig);
+    else config.loadFromCluster();
+    if (connection.context) config.setCurrentContext(connection.context);
+  } catch (err) {
+    throw new GkubeError('INVALID_CONFIG', `kubeconfig ${connection.kubeconfig ?? '(in-cluster)'} could not be read: ${(err as Error).message}`, {
+      hint: 'pass --kubeconfig FILE or set KUBECONFIG',
+      cause: err,
+    });
+  }
+  const cluster = config.getCurrentCluster();
+  if (!cluster) throw new GkubeError('INVALID_CONFIG', `kubeconfig ${connection.kubeconfig ?? '(in-cluster)'} names no cluster for context ${config.getCurrentContext() || '(none)'}`);
+  return new ClientNodePort(config, cluster.server, connection.callTimeoutMs);
+}
+
+class ClientNodePort implements KubePort {
+  private readonly core: k8s.CoreV1Api;
+  private readonly version: k8s.VersionApi;
+
+  constructor(
+    config: k8s.KubeConfig,
+    readonly server: string,
+    private readonly timeoutMs: number,
+  ) {
+    this.core = config.makeApiClient(k8s.CoreV1Api);
+    this.version = config.makeApiClient(k8s.VersionApi);
+  }
+
+  async findPod(namespace: string, name: string): Promise<PodSummary | undefined> {
+    const pod = await this.optional(() => this.core.readNamespacedPod({ name, namespace }));
+    return pod ? summarisePod(pod) : undefined;
+  }
+
+  async deletePod(namespace: string, name: string): Promise<boolean> {
+    return (await this.optional(() => this.core.deleteNamespacedPod({ name, namespace }))) !== undefined;
+  }
+
+  async deleteClaim(namespace: string, name: string): Promise<boolean> {
+    return (await this.optional(() => this.core.deleteNamespacedPersistentVolumeClaim({ name, namespace }))) !== undefined;
+  }
+
+  async events(namespace: string, name: string): Promise<EventSummary[]> {
+    const list = await this.call(() => this.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` }));
+    return list.items
+      .map((e) => ({ type: e.type ?? '', reason: e.reason ?? '', message: e.message ?? '', count: e.count ?? 1, lastSeen: toIso(e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp) }))
+      .sort((a, b) => (a.lastSeen < b.lastSeen ? -1 : 1));
+  }
+
+  async serverVersion(): Promise<string> {
+    const v = await this.call(() => this.version.getCode());
+    return v.gitVersion;
+  }
+
+  private async optional<T>(fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await this.call(fn);
+    } catch (err) {
+      if (err instanceof k8s.ApiException && err.code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new GkubeError('DEPENDENCY_UNREACHABLE', `the Kubernetes API at ${this.server} did not answer within ${Math.round(this.timeoutMs / 1000)}s`)), this.timeoutMs);
+    });
+    try {
+      return await Promise.race([fn(), deadline]);
+    } catch (err) {
+      if (err instanceof k8s.ApiException || err instanceof GkubeError) throw err;
+      throw new GkubeError('DEPENDENCY_UNREACHABLE', `the Kubernetes API at ${this.server} is unreachable: ${(err as Error).message}`, { hint: 'check --kubeconfig / KUBECONFIG and --context', cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function summarisePod(pod: k8s.V1Pod): PodSummary {
+  const statuses = pod.status?.containerStatuses ?? [];
+  const notReady = statuses.find((s) => !s.ready);
+  const summary: PodSummary = {
+    name: pod.metadata?.name ?? '',
+    namespace: pod.metadata?.namespace ?? '',
+    uid: pod.metadata?.uid ?? '',
+    phase: pod.status?.phase ?? 'Unknown',
+    ready: pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+    images: (pod.spec?.containers ?? []).map((c) => c.image ?? ''),
+    restarts: statuses.reduce((n, s) => n + s.restartCount, 0),
+    labels: pod.metadata?.labels ?? {},
+    annotations: pod.metadata?.annotations ?? {},
+    deleting: pod.metadata?.deletionTimestamp !== undefined,
+  };
+  if (pod.status?.podIP) summary.ip = pod.status.podIP;
+  if (pod.spec?.nodeName) summary.node = pod.spec.nodeName;
+  const reason = notReady?.state?.waiting?.reason ?? notReady?.state?.terminated?.reason;
+  if (reason) summary.waitingReason = reason;
+  return summary;
+}
+
+function toIso(value: Date | string | undefined): string {
+  if (!value) return '';
+  return (value instanceof Date ? value.toISOString() : String(value)).replace(/\.\d{3}Z$/, 'Z');
+}

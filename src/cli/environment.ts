@@ -1,0 +1,6 @@
+import type { OutputStreams } from '../output/streams.js';
+
+/** Everything the command line reads from the outside world; `process` is touched only in entry.ts. */
+export interface CliEnvironment extends OutputStreams {
+  env: Record<string, string | undefined>;
+}

@@ -1,0 +1,88 @@
+// Thin adapters for the job commands: options → context → one action → render.
+import { writeFile } from 'node:fs/promises';
+import { GkubeError, ExitCode } from '../errors.js';
+import { parseDuration } from '../config/duration.js';
+import { deleteJob } from '../jobs/delete.js';
+import { doctor as runDoctor } from '../jobs/doctor.js';
+import { jobNames } from '../jobs/naming.js';
+import { describeJob, getJob, jobHistory, listJobs } from '../jobs/read.js';
+import { unlockJob } from '../jobs/unlock.js';
+import * as text from '../output/text.js';
+import type { CommandHandler, CommandInvocation } from './commands.js';
+import { buildContext, type GlobalOptions } from './setup.js';
+
+type Rendered = { data: unknown; text: string; exitCode?: number };
+
+/** Runs an action with a context, writes text or JSON (and --summary-file), and closes connections. */
+function command(action: (ctx: Awaited<ReturnType<typeof buildContext>>, invocation: CommandInvocation) => Promise<Rendered>): CommandHandler {
+  return async (invocation) => {
+    const options = invocation.options as unknown as GlobalOptions;
+    const ctx = await buildContext(invocation);
+    try {
+      const result = await action(ctx, invocation);
+      const json = JSON.stringify(result.data, null, 2) + '\n';
+      invocation.cli.stdout.write(options.output === 'json' ? json : result.text);
+      if (options.summaryFile) await writeSummary(options.summaryFile, json);
+      return result.exitCode ?? ExitCode.ok;
+    } finally {
+      ctx.close();
+    }
+  };
+}
+
+async function writeSummary(file: string, json: string): Promise<void> {
+  try {
+    await writeFile(file, json);
+  } catch (err) {
+    throw new GkubeError('INVALID_INPUT', `--summary-file: cannot write ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+const job = (invocation: CommandInvocation) => jobNames(invocation.args[0] ?? '', 'JOB');
+
+/** gkube list */
+export const list = command(async (ctx) => {
+  const result = await listJobs(ctx);
+  return { data: result, text: text.jobsText(result.jobs, ctx.prefix) };
+});
+
+/** gkube get JOB */
+export const get = command(async (ctx, inv) => {
+  const record = await getJob(ctx, job(inv));
+  return { data: record, text: text.recordText(record) };
+});
+
+/** gkube describe JOB */
+export const describe = command(async (ctx, inv) => {
+  const description = await describeJob(ctx, job(inv));
+  return { data: description, text: text.describeText(description) };
+});
+
+/** gkube history JOB */
+export const history = command(async (ctx, inv) => {
+  const result = await jobHistory(ctx, job(inv));
+  return { data: result, text: text.historyText(result.job, result.entries) };
+});
+
+/** gkube delete JOB [--keep-storage] [--wait-lock D] */
+export const remove = command(async (ctx, inv) => {
+  const names = job(inv);
+  const waitLockMs = parseDuration(String(inv.options['waitLock'] ?? '10m'), '--wait-lock', { allowZero: true });
+  const result = await deleteJob(ctx, names, { keepStorage: Boolean(inv.options['keepStorage']), waitLockMs });
+  return { data: result, text: text.deleteText(result) };
+});
+
+/** gkube unlock JOB [--force HOLDER] */
+export const unlock = command(async (ctx, inv) => {
+  const force = inv.options['force'];
+  const result = await unlockJob(ctx, job(inv), typeof force === 'string' ? { force } : {});
+  return { data: result, text: text.unlockText(result.job, result.freed) };
+});
+
+/** gkube doctor: exit 0 when every check passed, else the most serious failure's code. */
+export const doctor = command(async (ctx) => {
+  const result = await runDoctor(ctx);
+  const failed = result.checks.filter((c) => !c.ok);
+  const exitCode = failed.length === 0 ? ExitCode.ok : Math.max(...failed.map((c) => c.exitCode ?? ExitCode.failed));
+  return { data: result, text: text.doctorText(result.checks), exitCode };
+});

@@ -1,0 +1,30 @@
+import type { EtcdPort } from './adapters/etcd.js';
+import type { KubePort } from './adapters/kube.js';
+import type { Clock } from './clock.js';
+
+/** Who is running gkube: recorded as the lock holder and in history. */
+export interface Identity {
+  /** BUILD_TAG in Jenkins, else user@host:pid. */
+  id: string;
+  user: string;
+  host: string;
+  pid: number;
+  buildNumber?: string;
+  buildUrl?: string;
+}
+
+/** What every action gets, built once by the CLI; connections open on first use. */
+export interface Context {
+  /** The etcd client (connects on the first call). */
+  etcd(): EtcdPort;
+  /** The etcd key prefix, default /gkube/v1. */
+  prefix: string;
+  /** The Kubernetes API, or undefined when neither a kubeconfig nor an in-cluster configuration exists. */
+  kube(): KubePort | undefined;
+  clock: Clock;
+  identity: Identity;
+  /** A progress line for the person or the Jenkins console (stderr); never data. */
+  progress(line: string): void;
+  /** Whether a process of this host is alive (for locks whose holder died). */
+  isRunning(pid: number): boolean;
+}

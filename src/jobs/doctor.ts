@@ -1,0 +1,51 @@
+import type { Context } from '../context.js';
+import { GkubeError } from '../errors.js';
+import { JobRegistry } from './registry.js';
+
+/** One check of `gkube doctor`. */
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+  /** The exit code this failure maps to (4: unreachable, 2: configuration). */
+  exitCode?: number;
+}
+
+/** Reaches etcd (latency, leader, the prefix's record count) and, when configured, the Kubernetes API. */
+export async function doctor(ctx: Context): Promise<{ checks: Check[] }> {
+  const checks: Check[] = [];
+  const etcd = ctx.etcd();
+  try {
+    const status = await etcd.status();
+    checks.push({ name: 'etcd', ok: status.hasLeader, detail: `${etcd.endpoints.join(',')}: etcd ${status.version}, ${status.hasLeader ? 'has a leader' : 'NO LEADER'}, ${status.latencyMs} ms` });
+    const records = await new JobRegistry(etcd, ctx.prefix).list();
+    checks.push({ name: 'records', ok: true, detail: `${records.length} job record${records.length === 1 ? '' : 's'} under ${ctx.prefix}` });
+  } catch (err) {
+    checks.push(failed('etcd', err));
+  }
+  const kube = (() => {
+    try {
+      return ctx.kube();
+    } catch (err) {
+      checks.push(failed('kubernetes', err));
+      return undefined;
+    }
+  })();
+  if (kube) {
+    try {
+      const started = Date.now();
+      const version = await kube.serverVersion();
+      checks.push({ name: 'kubernetes', ok: true, detail: `${kube.server}: ${version}, ${Date.now() - started} ms` });
+    } catch (err) {
+      checks.push(failed('kubernetes', err));
+    }
+  } else if (!checks.some((c) => c.name === 'kubernetes')) {
+    checks.push({ name: 'kubernetes', ok: true, detail: 'not configured (no --kubeconfig, KUBECONFIG or in-cluster service account); skipped' });
+  }
+  return { checks };
+}
+
+function failed(name: string, err: unknown): Check {
+  if (err instanceof GkubeError) return { name, ok: false, detail: err.message, exitCode: err.exitCode };
+  throw err;
+}

@@ -1,0 +1,89 @@
+import YAML from 'yaml';
+import type { Check } from '../jobs/doctor.js';
+import type { DeleteResult } from '../jobs/delete.js';
+import type { LockHolder } from '../jobs/lock.js';
+import { describeHolder } from '../jobs/lock.js';
+import type { JobDescription, JobSummary, JobView } from '../jobs/read.js';
+import type { HistoryEntry } from '../jobs/record.js';
+
+/** Left-aligned columns separated by three spaces, as kubectl prints them; plain text, no colour. */
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('   ').trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n') + '\n';
+}
+
+const short = (commit: string | null | undefined) => (commit ? commit.slice(0, 12) : '-');
+
+/** `gkube list`. */
+export function jobsText(jobs: JobSummary[], prefix: string): string {
+  if (jobs.length === 0) return `no jobs under ${prefix}\n`;
+  return table(
+    ['JOB', 'PHASE', 'NAMESPACE', 'IMAGE TAG', 'COMMIT', 'REV', 'UPDATED'],
+    jobs.map((j) => [j.job, j.phase, j.namespace, j.imageTag ?? '-', short(j.commit), String(j.revision), j.updatedAt]),
+  );
+}
+
+/** `gkube get`: the record as YAML. */
+export function recordText(record: JobView): string {
+  return YAML.stringify(record);
+}
+
+/** `gkube history`. */
+export function historyText(job: string, entries: HistoryEntry[]): string {
+  if (entries.length === 0) return `job ${job} has no deploys yet\n`;
+  return table(
+    ['REV', 'ACTION', 'RESULT', 'COMMIT', 'GIT TAG', 'IMAGE TAG', 'BUILD', 'FINISHED', 'REASON'],
+    entries.map((e) => [String(e.revision), e.action, e.result, short(e.commit), e.gitTag ?? '-', e.imageTag ?? '-', e.build?.number ? `#${e.build.number}` : (e.build?.tag ?? '-'), e.finishedAt, e.reason ?? '']),
+  );
+}
+
+/** `gkube describe`. */
+export function describeText(d: JobDescription): string {
+  const r = d.record;
+  const s = r.status;
+  const lines = [
+    `Job:          ${r.job}`,
+    `Kind:         ${r.kind}`,
+    `Phase:        ${s.phase}${s.reason ? ` (${s.reason})` : ''}`,
+    `Namespace:    ${r.spec.namespace}`,
+    `Resource:     ${r.resourceName}`,
+    `Image:        ${s.image ?? (r.spec.imageRepository ? `${r.spec.imageRepository}:${s.imageTag ?? '?'}` : '-')}`,
+    `Commit:       ${s.commit ?? '-'}${s.gitTag ? ` (tag ${s.gitTag})` : ''}`,
+    `Build:        ${s.build?.number ? `#${s.build.number}` : '-'}${s.build?.url ? ` ${s.build.url}` : ''}`,
+    `Revision:     ${s.revision}`,
+    `Storage:      ${r.spec.storage.provider}${s.pvc ? `, claim ${s.pvc}` : ''}${s.volume ? `, volume ${s.volume}` : ''}`,
+    `Created:      ${s.createdAt}`,
+    `Updated:      ${s.updatedAt}`,
+  ];
+  if (s.expiresAt) lines.push(`Expires:      ${s.expiresAt}`);
+  lines.push(`Lock:         ${d.lock ? `held by ${describeHolder(d.lock.holder)}` : 'free'}`);
+  if (d.pod) {
+    const p = d.pod;
+    lines.push(`Pod:          ${p.name} ${p.phase}${p.ready ? ', ready' : ', NOT READY'}${p.waitingReason ? ` (${p.waitingReason})` : ''}${p.deleting ? ', terminating' : ''}`);
+    lines.push(`              ip ${p.ip ?? '-'}, node ${p.node ?? '-'}, restarts ${p.restarts}, image ${p.images.join(', ')}`);
+  } else lines.push(`Pod:          - (${d.clusterNote ?? 'unknown'})`);
+  let out = lines.join('\n') + '\n';
+  out += '\nRecent deploys:\n' + (d.history.length ? indent(historyText(r.job, d.history)) : '  none\n');
+  if (d.events.length) out += '\nEvents:\n' + indent(table(['TYPE', 'REASON', 'COUNT', 'LAST SEEN', 'MESSAGE'], d.events.map((e) => [e.type, e.reason, String(e.count), e.lastSeen, e.message])));
+  return out;
+}
+
+/** `gkube delete`. */
+export function deleteText(r: DeleteResult): string {
+  return [...r.removed.map((x) => `removed ${x}`), ...r.kept.map((x) => `kept ${x}`)].join('\n') + '\n';
+}
+
+/** `gkube unlock`. */
+export function unlockText(job: string, freed: LockHolder | null): string {
+  return freed ? `freed the lock of job ${job}, held by ${describeHolder(freed)}\n` : `job ${job} is not locked\n`;
+}
+
+/** `gkube doctor`. */
+export function doctorText(checks: Check[]): string {
+  return table(['CHECK', 'RESULT', 'DETAIL'], checks.map((c) => [c.name, c.ok ? 'ok' : 'FAILED', c.detail]));
+}
+
+function indent(text: string): string {
+  return text.replace(/^(?=.)/gm, '  ');
+}

@@ -1,0 +1,214 @@
+// The job registry and job locks against real etcd: CAS, concurrent writers, contending processes,
+// a SIGKILLed holder, a holder that lost its lease, etcd down, and a leader killed during writes.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { execa, type ResultPromise } from 'execa';
+import { connectEtcd, type EtcdPort } from '../../src/adapters/etcd.js';
+import { GkubeError } from '../../src/errors.js';
+import { JobLocks, type LockHolder } from '../../src/jobs/lock.js';
+import { jobNames } from '../../src/jobs/naming.js';
+import type { JobRecord } from '../../src/jobs/record.js';
+import { JobRegistry } from '../../src/jobs/registry.js';
+import { freePort, startEtcd, waitUntil, type EtcdCluster } from '../harness/index.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const holderScript = `${root}dist/test/lock-holder.mjs`;
+const gkube = `${root}bin/gkube`;
+
+function record(job: string, revision = 0): JobRecord {
+  const now = new Date().toISOString();
+  return { version: 1, job, resourceName: 'r', kind: 'job', spec: { namespace: 'default', storage: { provider: 'none' } }, status: { phase: 'ready', revision, createdAt: now, updatedAt: now }, writeId: '' };
+}
+
+function holder(id: string): LockHolder {
+  return { id, user: 'test', host: 'test-host', pid: process.pid, operation: 'test', startedAt: new Date().toISOString() };
+}
+
+async function errorOf(p: Promise<unknown>): Promise<GkubeError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof GkubeError) return err;
+    throw err;
+  }
+  throw new Error('expected a GkubeError');
+}
+
+/** Starts the lock-holder process; resolves with its output lines as they come. */
+function holderProcess(endpoints: string[], prefix: string, job: string, holdMs: number, waitMs: number, id: string) {
+  const proc = execa('node', [holderScript, endpoints.join(','), prefix, job, String(holdMs), String(waitMs), id], { reject: false });
+  const lines: string[] = [];
+  proc.stdout!.on('data', (d: Buffer) => lines.push(...d.toString().trim().split('\n')));
+  return { proc, lines, has: (prefixText: string) => lines.find((l) => l.startsWith(prefixText)) };
+}
+
+beforeAll(async () => {
+  await build({ entryPoints: [`${root}test/fixtures/lock-holder.ts`], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile: holderScript, logLevel: 'warning' });
+});
+
+describe('job registry and locks on one etcd', () => {
+  let etcd: EtcdCluster;
+  let port: EtcdPort;
+
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    port = connectEtcd({ endpoints: etcd.endpoints, callTimeoutMs: 5_000 });
+  });
+  afterAll(async () => {
+    port?.close();
+    await etcd?.stop();
+  });
+
+  test('a write from a stale read is a conflict and changes nothing', async () => {
+    const registry = new JobRegistry(port, '/t1');
+    const names = jobNames('team/app');
+    const first = await registry.write(names, undefined, record('team/app'));
+    await registry.write(names, first, record('team/app', 1));
+    const error = await errorOf(registry.write(names, first, record('team/app', 99)));
+    expect(error.code).toBe('WRITE_CONFLICT');
+    expect(error.exitCode).toBe(1);
+    expect((await registry.get(names))!.record.status.revision).toBe(1);
+    // Creating a record that exists is a conflict too.
+    expect((await errorOf(registry.write(names, undefined, record('team/app')))).code).toBe('WRITE_CONFLICT');
+  });
+
+  test('50 concurrent writers to one job key lose no update', async () => {
+    const clients = Array.from({ length: 5 }, () => connectEtcd({ endpoints: etcd.endpoints, callTimeoutMs: 5_000 }));
+    const names = jobNames('crowd');
+    try {
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          new JobRegistry(clients[i % 5]!, '/t2').modify(names, (current) => {
+            const base = current?.record ?? record('crowd');
+            return { ...base, status: { ...base.status, revision: base.status.revision + 1 } };
+          }),
+        ),
+      );
+    } finally {
+      for (const c of clients) c.close();
+    }
+    expect((await new JobRegistry(port, '/t2').get(names))!.record.status.revision).toBe(50);
+  });
+
+  test('two processes contend: one proceeds, the other waits and then proceeds', async () => {
+    const a = holderProcess(etcd.endpoints, '/t3', 'contended', 2_000, 0, 'build-a');
+    await waitUntil('A to take the lock', async () => Boolean(a.has('acquired')));
+    const b = holderProcess(etcd.endpoints, '/t3', 'contended', 0, 20_000, 'build-b');
+    const [ra, rb] = await Promise.all([a.proc, b.proc]);
+    expect(ra.exitCode).toBe(0);
+    expect(rb.exitCode).toBe(0);
+    expect(b.has('waiting for build-a')).toBeDefined();
+    const aWrote = Number(a.has('wrote')!.split(' ')[1]);
+    const bAcquired = Number(b.has('acquired')!.split(' ')[1]);
+    expect(bAcquired).toBeGreaterThanOrEqual(aWrote);
+    const stored = await new JobRegistry(port, '/t3').get(jobNames('contended'));
+    expect(stored!.record.status).toMatchObject({ revision: 2, reason: 'last writer build-b' });
+  });
+
+  test('a second process gives up after its wait with exit 3, naming the holder', async () => {
+    const a = holderProcess(etcd.endpoints, '/t4', 'busy', 4_000, 0, 'build-long');
+    await waitUntil('A to take the lock', async () => Boolean(a.has('acquired')));
+    const started = Date.now();
+    const b = holderProcess(etcd.endpoints, '/t4', 'busy', 0, 1_000, 'build-impatient');
+    const rb = await b.proc;
+    expect(rb.exitCode).toBe(3);
+    expect(Date.now() - started).toBeLessThan(4_000);
+    expect(b.has('error')).toMatch(/^error job busy is locked by build-long \(test, pid \d+ on test-host, since .*\); waited 1s; nothing was changed$/);
+    expect((await a.proc).exitCode).toBe(0);
+  });
+
+  test('a holder SIGKILLed mid-work frees the lock within TTL + 5 s, and the next run proceeds', async () => {
+    const a = holderProcess(etcd.endpoints, '/t5', 'crashy', 120_000, 0, 'build-dies');
+    await waitUntil('A to take the lock', async () => Boolean(a.has('acquired')));
+    a.proc.kill('SIGKILL');
+    const killedAt = Date.now();
+    await a.proc;
+    const b = holderProcess(etcd.endpoints, '/t5', 'crashy', 0, 30_000, 'build-next');
+    expect((await b.proc).exitCode).toBe(0);
+    const acquiredAt = Number(b.has('acquired')!.split(' ')[1]);
+    expect(acquiredAt - killedAt).toBeLessThan(10_000 + 5_000);
+  }, 40_000);
+
+  test('a holder that lost its lease cannot write', async () => {
+    const names = jobNames('fenced');
+    const registry = new JobRegistry(port, '/t6');
+    const stored = await registry.write(names, undefined, record('fenced'));
+    const lock = await new JobLocks(port, '/t6').acquire(names, holder('build-fenced'), 0);
+    const lockKey = await port.get(lock.fence.key);
+    await port.revokeLease(lockKey!.lease); // what expiry does when the holder stalls past its TTL
+    const error = await errorOf(registry.write(names, stored, record('fenced', 1), { fence: lock.fence }));
+    expect(error.code).toBe('LOCK_LOST');
+    expect((await registry.get(names))!.record.status.revision).toBe(0);
+    // Another run can take the lock at once, and the old holder's fence still fails against it.
+    const next = await new JobLocks(port, '/t6').acquire(names, holder('build-new'), 0);
+    expect((await errorOf(registry.write(names, stored, record('fenced', 1), { fence: lock.fence }))).code).toBe('LOCK_LOST');
+    await registry.write(names, stored, record('fenced', 1), { fence: next.fence });
+    await next.release();
+    await lock.release();
+  });
+});
+
+describe('etcd unreachable', () => {
+  test('gkube list exits 4 within the deadline, naming the endpoint, when nothing listens', async () => {
+    const endpoint = `http://127.0.0.1:${await freePort()}`;
+    const started = Date.now();
+    const r = await execa(gkube, ['list', '--etcd-endpoints', endpoint], { reject: false });
+    expect(r.exitCode).toBe(4);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(r.stderr.split('\n')[0]).toBe(`error: etcd at ${endpoint} did not answer within 5s; nothing was changed`);
+  });
+
+  test('gkube exits 4 when the etcd it was using is stopped', async () => {
+    const etcd = await startEtcd();
+    const env = { GKUBE_ETCD_ENDPOINTS: etcd.endpoints[0]! };
+    expect((await execa(gkube, ['list'], { env, reject: false })).exitCode).toBe(0);
+    await etcd.stop();
+    const started = Date.now();
+    const r = await execa(gkube, ['list'], { env, reject: false });
+    expect(r.exitCode).toBe(4);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
+
+describe('three members', () => {
+  let etcd: EtcdCluster;
+
+  beforeAll(async () => {
+    etcd = await startEtcd({ members: 3 });
+  });
+  afterAll(async () => {
+    await etcd?.stop();
+  });
+
+  test('killing the leader during record writes loses nothing and applies nothing twice', async () => {
+    const port = connectEtcd({ endpoints: etcd.endpoints, callTimeoutMs: 2_000 });
+    const registry = new JobRegistry(port, '/t7');
+    const names = jobNames('ha');
+    const increments = 30;
+    let applied = 0;
+    try {
+      for (let i = 0; i < increments; i++) {
+        if (i === 10) await etcd.kill(await etcd.leaderIndex());
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await registry.modify(names, (current) => {
+              const base = current?.record ?? record('ha');
+              return { ...base, status: { ...base.status, revision: base.status.revision + 1 } };
+            });
+            applied++;
+            break;
+          } catch (err) {
+            // Only "etcd did not answer" may be retried: the registry has already read back and knows the write did not land.
+            if (!(err instanceof GkubeError && err.code === 'DEPENDENCY_UNREACHABLE') || attempt > 30) throw err;
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        }
+      }
+      expect(applied).toBe(increments);
+      expect((await registry.get(names))!.record.status.revision).toBe(increments);
+    } finally {
+      port.close();
+    }
+  }, 60_000);
+});
