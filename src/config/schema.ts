@@ -138,7 +138,7 @@ export const patterns = {
 
 const rules = {
   duration: 'must be a positive duration like 90s, 10m or 1h30m',
-  quantity: 'must be a quantity like 500m, 1Gi or 500M',
+  quantity: 'must be a quantity like 1Gi or 500M',
   port: 'must be an integer from 1 to 65535',
   stringList: 'must be a list of strings',
   commandList: 'must be a list of shell commands (strings)',
@@ -163,7 +163,14 @@ const duration = (description: string, fallback: string): SchemaObject => ({
   default: fallback,
 });
 
-const quantity: SchemaObject = { type: 'string', pattern: patterns.quantity, 'x-rule': rules.quantity };
+// Kubernetes takes a bare number as a quantity (`cpu: 1`); so does gkube, and the loader turns it into text.
+const quantity: SchemaObject = { type: ['string', 'number'], minimum: 0, pattern: patterns.quantity, 'x-rule': rules.quantity };
+
+/** The keys holding Kubernetes quantities: a number there is read as its decimal text (`1` → `"1"`). */
+export const quantityKeys: readonly (readonly string[])[] = [
+  ['storage', 'size'],
+  ...['requests', 'limits'].flatMap((kind) => ['cpu', 'memory'].map((name) => ['container', 'resources', kind, name])),
+];
 const resourceName: SchemaObject = { type: 'string', pattern: patterns.dns1123Subdomain, 'x-rule': rules.resourceName };
 const resources = strictObject({ cpu: quantity, memory: quantity });
 

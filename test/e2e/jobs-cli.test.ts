@@ -1,0 +1,224 @@
+// The job commands as a Jenkins shell runs them: real etcd, the Kubernetes API emulator, no TTY.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import * as k8s from '@kubernetes/client-node';
+import { connectEtcd, type EtcdPort } from '../../src/adapters/etcd.js';
+import { jobNames } from '../../src/jobs/naming.js';
+import type { HistoryEntry, JobRecord } from '../../src/jobs/record.js';
+import { JobRegistry } from '../../src/jobs/registry.js';
+import { KubeEmulator } from '../kube-emulator/emulator.js';
+import { startEtcd, startRegistry, TempDirs, waitUntil, type EtcdCluster, type TestRegistry } from '../harness/index.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const gkube = join(root, 'bin/gkube');
+const temp = new TempDirs();
+let etcd: EtcdCluster;
+let port: EtcdPort;
+let emulator: KubeEmulator;
+let registry: TestRegistry;
+let kubeconfig: string;
+let core: k8s.CoreV1Api;
+const prefix = '/gkube/v1';
+const job = 'team/app folder/deploy ünïcode';
+
+function run(args: string[], env: Record<string, string> = {}) {
+  return execa(gkube, args, {
+    reject: false,
+    stdin: 'ignore',
+    env: { GKUBE_ETCD_ENDPOINTS: etcd.endpoints[0]!, KUBECONFIG: kubeconfig, JOB_NAME: job, BUILD_NUMBER: '7', BUILD_TAG: 'jenkins-team-app-7', ...env },
+  });
+}
+
+function seedRecord(name: string, status: Partial<JobRecord['status']>, storage: JobRecord['spec']['storage'] = { provider: 'storageclass', size: '1Gi' }): JobRecord {
+  const names = jobNames(name);
+  return {
+    version: 1, job: name, resourceName: names.resourceName, kind: 'job',
+    spec: { namespace: 'default', imageRepository: `${registry.host}/team/app`, storage, configDigest: 'sha256:abc' },
+    status: { phase: 'ready', revision: 1, createdAt: '2026-11-22T10:00:00Z', updatedAt: '2026-11-22T10:05:00Z', ...status },
+    writeId: '',
+  };
+}
+
+const entry: HistoryEntry = {
+  version: 1, revision: 1, action: 'provision', result: 'succeeded', commit: 'a'.repeat(40), gitTag: 'v1.0.0', imageTag: 'v1.0.0',
+  image: 'registry/team/app:v1.0.0', build: { number: '7', url: 'http://jenkins.invalid/job/7/' }, startedAt: '2026-11-22T10:00:00Z', finishedAt: '2026-11-22T10:05:00Z',
+};
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  port = connectEtcd({ endpoints: etcd.endpoints, callTimeoutMs: 5_000 });
+  registry = await startRegistry();
+  await registry.pushImage('team/app', 'v1.0.0');
+  emulator = await KubeEmulator.start({ registryUrl: registry.url, kubelet: { terminationGraceScale: 0.1 } });
+  kubeconfig = join(await temp.make('jobs-cli'), 'kubeconfig');
+  await emulator.writeKubeconfig(kubeconfig);
+  const kc = new k8s.KubeConfig();
+  kc.loadFromString(emulator.kubeconfig);
+  core = kc.makeApiClient(k8s.CoreV1Api);
+  const names = jobNames(job);
+  const reg = new JobRegistry(port, prefix);
+  await reg.write(names, undefined, seedRecord(job, { pod: names.resourceName, pvc: names.resourceName, imageTag: 'v1.0.0', gitTag: 'v1.0.0', commit: 'a'.repeat(40), build: { number: '7' } }), { history: entry });
+  await core.createNamespacedPersistentVolumeClaim({ namespace: 'default', body: { metadata: { name: names.resourceName }, spec: { accessModes: ['ReadWriteOnce'], storageClassName: 'none', resources: { requests: { storage: '1Gi' } } } } });
+  await core.createNamespacedPod({ namespace: 'default', body: { metadata: { name: names.resourceName }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'app', image: `${registry.host}/team/app:v1.0.0`, command: ['sleep', '3600'] }] } } });
+});
+
+afterAll(async () => {
+  port?.close();
+  await emulator?.stop();
+  await registry?.stop();
+  await etcd?.stop();
+  await temp.removeAll();
+});
+
+describe('read commands', () => {
+  test('list -o json is the documented shape', async () => {
+    const r = await run(['list', '-o', 'json']);
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      jobs: [{
+        job, kind: 'job', phase: 'ready', namespace: 'default', pod: jobNames(job).resourceName, imageTag: 'v1.0.0', gitTag: 'v1.0.0',
+        commit: 'a'.repeat(40), revision: 1, updatedAt: '2026-11-22T10:05:00Z', expiresAt: null,
+      }],
+    });
+  });
+
+  test('list as text is a plain table', async () => {
+    const r = await run(['list']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.split('\n')[0]).toMatch(/^JOB\s+PHASE\s+NAMESPACE\s+IMAGE TAG\s+COMMIT\s+REV\s+UPDATED$/);
+    expect(r.stdout).toContain(`${job}   ready`);
+    expect(r.stdout).not.toMatch(/\u001b\[/);
+  });
+
+  test('get -o json is the record without its write nonce', async () => {
+    const r = await run(['get', job, '-o', 'json']);
+    expect(r.exitCode).toBe(0);
+    const got = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(Object.keys(got).sort()).toEqual(['job', 'kind', 'resourceName', 'spec', 'status', 'version']);
+    expect(got['status']).toMatchObject({ phase: 'ready', revision: 1, imageTag: 'v1.0.0' });
+  });
+
+  test('history -o json lists the entries, oldest first', async () => {
+    const r = await run(['history', job, '-o', 'json']);
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ job, entries: [entry] });
+    const t = await run(['history', job]);
+    expect(t.stdout).toMatch(/^1\s+provision\s+succeeded\s+aaaaaaaaaaaa\s+v1\.0\.0\s+v1\.0\.0\s+#7\s+2026-11-22T10:05:00Z/m);
+  });
+
+  test('describe shows the record, the lock, the pod and its events', async () => {
+    await waitUntil('the pod to run', async () => (await core.readNamespacedPod({ name: jobNames(job).resourceName, namespace: 'default' })).status?.phase === 'Running');
+    const r = await run(['describe', job, '-o', 'json']);
+    expect(r.exitCode).toBe(0);
+    const d = JSON.parse(r.stdout) as { record: { job: string }; lock: unknown; history: unknown[]; pod: { phase: string; ready: boolean }; events: Array<{ reason: string }>; clusterNote: unknown };
+    expect(d.record.job).toBe(job);
+    expect(d.lock).toBeNull();
+    expect(d.history).toHaveLength(1);
+    expect(d.pod).toMatchObject({ phase: 'Running', ready: true });
+    expect(d.events.map((e) => e.reason)).toContain('Started');
+    const text = await run(['describe', job]);
+    expect(text.stdout).toMatch(/^Pod:\s+\S+ Running, ready$/m);
+    expect(text.stdout).toMatch(/^Lock:\s+free$/m);
+  });
+
+  test('an unknown job is one line and exit 2', async () => {
+    const r = await run(['get', 'no/such/job']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe('error: gkube has no record of job no/such/job');
+  });
+
+  test('doctor reaches etcd and the API server', async () => {
+    const r = await run(['doctor', '-o', 'json']);
+    expect(r.exitCode).toBe(0);
+    const { checks } = JSON.parse(r.stdout) as { checks: Array<{ name: string; ok: boolean; detail: string }> };
+    expect(checks.map((c) => [c.name, c.ok])).toEqual([['etcd', true], ['records', true], ['kubernetes', true]]);
+    expect(checks[1]!.detail).toBe(`1 job record under ${prefix}`);
+    expect(checks[2]!.detail).toMatch(/v1\.31\.0/);
+  });
+});
+
+describe('unlock', () => {
+  test('a lock whose holder process is gone is freed; a live one is refused unless forced by name', async () => {
+    const names = jobNames('locked/job');
+    const lockKey = `${prefix}/locks/${names.key}`;
+    const lease = await port.grantLease(60);
+    const dead = { id: 'jenkins-locked-1', user: 'jenkins', host: (await import('node:os')).hostname(), pid: 999_999, operation: 'deploy', startedAt: '2026-11-22T10:00:00Z' };
+    await port.txn([{ key: lockKey, target: 'Create', op: '==', value: 0 }], [{ put: lockKey, value: JSON.stringify(dead), lease: lease.id }]);
+    const freed = await run(['unlock', 'locked/job']);
+    expect(freed.exitCode).toBe(0);
+    expect(freed.stdout).toMatch(/^freed the lock of job locked\/job, held by jenkins-locked-1 \(deploy, pid 999999 on /);
+    expect(await port.get(lockKey)).toBeUndefined();
+
+    const lease2 = await port.grantLease(60);
+    const alive = { ...dead, id: 'jenkins-locked-2', pid: process.pid };
+    await port.txn([{ key: lockKey, target: 'Create', op: '==', value: 0 }], [{ put: lockKey, value: JSON.stringify(alive), lease: lease2.id }]);
+    const refused = await run(['unlock', 'locked/job']);
+    expect(refused.exitCode).toBe(3);
+    expect(refused.stderr).toContain(`process ${process.pid} is still running; nothing was changed`);
+    const wrongName = await run(['unlock', 'locked/job', '--force', 'someone-else']);
+    expect(wrongName.exitCode).toBe(6);
+    const forced = await run(['unlock', 'locked/job', '--force', 'jenkins-locked-2']);
+    expect(forced.exitCode).toBe(0);
+    expect(await port.get(lockKey)).toBeUndefined();
+    expect((await run(['unlock', 'locked/job'])).stdout).toBe('job locked/job is not locked');
+    await lease.revoke();
+    await lease2.revoke();
+  });
+});
+
+describe('delete', () => {
+  test('--keep-storage removes the pod and the record and keeps the claim', async () => {
+    const name = 'keep/me';
+    const names = jobNames(name);
+    await new JobRegistry(port, prefix).write(names, undefined, seedRecord(name, { pod: names.resourceName, pvc: names.resourceName }));
+    await core.createNamespacedPersistentVolumeClaim({ namespace: 'default', body: { metadata: { name: names.resourceName }, spec: { accessModes: ['ReadWriteOnce'], storageClassName: 'none', resources: { requests: { storage: '1Gi' } } } } });
+    const r = await run(['delete', name, '--keep-storage', '-o', 'json']);
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      job: name,
+      removed: [`pod default/${names.resourceName} (was already gone)`, `record and history of job ${name}`],
+      kept: [`persistentvolumeclaim default/${names.resourceName}`],
+    });
+    expect(await new JobRegistry(port, prefix).get(names)).toBeUndefined();
+    expect((await core.readNamespacedPersistentVolumeClaim({ name: names.resourceName, namespace: 'default' })).metadata?.name).toBe(names.resourceName);
+  });
+
+  test('delete removes pod, claim, record and history', async () => {
+    const names = jobNames(job);
+    const r = await run(['delete', job]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe([`removed pod default/${names.resourceName}`, `removed persistentvolumeclaim default/${names.resourceName}`, `removed record and history of job ${job}`].join('\n'));
+    expect(await new JobRegistry(port, prefix).get(names)).toBeUndefined();
+    expect(await new JobRegistry(port, prefix).history(names)).toEqual([]);
+    await waitUntil('pod and claim gone', async () => {
+      const pods = await core.listNamespacedPod({ namespace: 'default', fieldSelector: `metadata.name=${names.resourceName}` });
+      const claims = await core.listNamespacedPersistentVolumeClaim({ namespace: 'default', fieldSelector: `metadata.name=${names.resourceName}` });
+      return pods.items.length === 0 && claims.items.length === 0;
+    });
+  });
+});
+
+describe('bad input: one line, exit 2, nothing changed', () => {
+  test.each([
+    [['get', ''], 'error: JOB: the job name is empty'],
+    [['get', 'x'.repeat(10 * 1024)], 'error: JOB: the job name is 10240 bytes long; at most 1024 are allowed'],
+    [['list', '--etcd-endpoints', 'etcd-1:2379'], 'error: --etcd-endpoints: "etcd-1:2379" is not an etcd endpoint URL like https://etcd-1:2379 (scheme http or https, host and port, no path)'],
+    [['list', '--etcd-endpoints', 'https://root:secret@etcd-1'], 'error: --etcd-endpoints: "https://***@etcd-1" is not an etcd endpoint URL like https://etcd-1:2379 (scheme http or https, host and port, no path)'],
+    [['list', '--etcd-prefix', 'gkube/'], 'error: --etcd-prefix: "gkube/" is not a key prefix like /gkube/v1 (starts with /, segments of letters, digits, . _ -, no trailing /)'],
+    [['delete', 'some/job', '--wait-lock', '-5m'], 'error: --wait-lock: "-5m" is not a duration of zero or more (like 90s, 10m, 1h30m)'],
+    [['list', '-o', 'yaml'], "error: option '-o, --output <format>' argument 'yaml' is invalid. Allowed choices are text, json."],
+  ])('gkube %#', async (args, line) => {
+    const r = await run(args);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe(line);
+    expect(r.stderr).not.toContain('secret');
+  });
+
+  test('a malformed GKUBE_ETCD_ENDPOINTS names the variable', async () => {
+    const r = await run(['list'], { GKUBE_ETCD_ENDPOINTS: 'http://etcd-1:2379/v3' });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe('error: GKUBE_ETCD_ENDPOINTS: "http://etcd-1:2379/v3" is not an etcd endpoint URL like https://etcd-1:2379 (scheme http or https, host and port, no path)');
+  });
+});
