@@ -1,6 +1,7 @@
 import type { EtcdPort } from './adapters/etcd.js';
 import type { KubePort } from './adapters/kube.js';
 import type { Clock } from './clock.js';
+import type { LoadedConfig } from './config/index.js';
 
 /** Who is running gkube: recorded as the lock holder and in history. */
 export interface Identity {
@@ -21,6 +22,8 @@ export interface Context {
   prefix: string;
   /** The Kubernetes API, or undefined when neither a kubeconfig nor an in-cluster configuration exists. */
   kube(): KubePort | undefined;
+  /** The app configuration (gkube.yaml + env + --set + flags), loaded and validated on first use. */
+  config(): Promise<LoadedConfig>;
   clock: Clock;
   identity: Identity;
   /** A progress line for the person or the Jenkins console (stderr); never data. */

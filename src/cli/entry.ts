@@ -13,5 +13,5 @@ if (argv.length === 1 && argv[0] === '--version') {
     throw err;
   });
   const { main } = await import('./main.js');
-  process.exitCode = await main(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env });
+  process.exitCode = await main(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
 }

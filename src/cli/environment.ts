@@ -3,4 +3,6 @@ import type { OutputStreams } from '../output/streams.js';
 /** Everything the command line reads from the outside world; `process` is touched only in entry.ts. */
 export interface CliEnvironment extends OutputStreams {
   env: Record<string, string | undefined>;
+  /** The working directory (a Jenkins workspace), where gkube.yaml is looked for. */
+  cwd: string;
 }

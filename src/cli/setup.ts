@@ -7,6 +7,7 @@ import { systemClock } from '../clock.js';
 import { GkubeError } from '../errors.js';
 import type { EtcdConnection, EtcdPort } from '../adapters/etcd.js';
 import type { KubePort } from '../adapters/kube.js';
+import type { LoadedConfig } from '../config/index.js';
 import { defaultPrefix } from '../jobs/keys.js';
 import type { CommandInvocation } from './commands.js';
 
@@ -16,6 +17,11 @@ const kubeCallTimeoutMs = 15_000;
 
 /** The options every command shares (commander's merged globals). */
 export interface GlobalOptions {
+  config?: string;
+  set?: string[];
+  namespace?: string;
+  image?: string;
+  tagPolicy?: string;
   etcdEndpoints?: string;
   etcdPrefix?: string;
   kubeconfig?: string;
@@ -37,7 +43,20 @@ export async function buildContext(invocation: CommandInvocation): Promise<Conte
   const [{ connectEtcd }, { connectKube }] = await Promise.all([import('../adapters/etcd.js'), import('../adapters/kube.js')]);
   let etcd: EtcdPort | undefined;
   let kube: KubePort | undefined;
+  const { loadConfig } = await import('../config/index.js');
+  let config: Promise<LoadedConfig> | undefined;
+  const loadOnce = () =>
+    (config ??= loadConfig({
+      file: options.config,
+      cwd: invocation.cli.cwd,
+      env,
+      sets: options.set ?? [],
+      flags: { namespace: options.namespace, imageRepository: options.image, tagPolicy: options.tagPolicy },
+    }));
+  // A --config or --set given to any command is checked now: a typo must not be ignored silently.
+  if (options.config !== undefined || (options.set ?? []).length > 0) await loadOnce();
   return {
+    config: loadOnce,
     etcd: () => (etcd ??= connectEtcd(connection)),
     prefix,
     kube: () => {

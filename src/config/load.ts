@@ -156,7 +156,8 @@ export async function loadConfig(input: LoadConfigInput): Promise<LoadedConfig> 
     // 1. defaults under everything, then the rules that need the whole picture.
     const complete = withDefaults(merged);
     for (const problem of validateConfig(complete, 'merged')) {
-      const index = originOf(origin, problem.blame ?? problem.path);
+      const candidates = (problem.blame ?? [problem.path]).map((path) => originOf(origin, path)).filter((i): i is number => i !== undefined);
+      const index = candidates.length > 0 ? Math.max(...candidates) : undefined;
       const source = index === undefined ? { label: file?.label ?? defaultConfigFile, echo: true } : sources[index]!;
       issues.push(issueFor(source, problem));
     }
@@ -197,6 +198,10 @@ interface ConfigFile {
 
 /** Reads and parses the config file; a problem with it becomes an issue and the file is skipped. */
 async function readConfigFile(input: LoadConfigInput, issues: Issue[]): Promise<ConfigFile | undefined> {
+  if (input.file === '') {
+    issues.push({ label: '--config', rule: 'is empty (expected a file path)' });
+    return undefined;
+  }
   const explicit = input.file !== undefined;
   const given = input.file ?? defaultConfigFile;
   const absolute = isAbsolute(given) ? given : resolve(input.cwd, given);
@@ -256,9 +261,18 @@ async function readConfigFile(input: LoadConfigInput, issues: Issue[]): Promise<
   }
   if (data === null || data === undefined) data = {}; // empty, or comments only
   if (!isPlainObject(data)) {
-    return fail(`must be a mapping of keys (image, namespace, container, …) at the top level ${describeValue(data)}`);
+    // Name the kind only: a --config pointing at a token file must not print the token.
+    return fail(`must be a mapping of keys (image, namespace, container, …) at the top level (got ${kindOf(data)})`);
   }
   return { label, absolute, data, position: (path) => positionOf(doc, path) };
+}
+
+function kindOf(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return 'a string';
+  if (typeof value === 'number') return 'a number';
+  if (typeof value === 'boolean') return 'true or false';
+  return 'something else';
 }
 
 function yamlReason(code: string, message: string): string {
@@ -324,7 +338,7 @@ function issueFor(source: Source, problem: Problem): Issue {
     const got = describeValue(problem.got.value);
     if (got) rule = `${rule} ${got}`;
   }
-  return { label: source.label, path: problem.path, rule };
+  return problem.hint === undefined ? { label: source.label, path: problem.path, rule } : { label: source.label, path: problem.path, rule, hint: problem.hint };
 }
 
 function toError(issues: Issue[]): GkubeError {
@@ -359,8 +373,11 @@ function mergeInto(target: Record<string, unknown>, patch: Record<string, unknow
     if (value === null) {
       delete target[key];
       onSet(here);
-    } else if (isPlainObject(value) && isPlainObject(current)) {
-      mergeInto(current, value, here, onSet);
+    } else if (isPlainObject(value)) {
+      // Merge into a fresh mapping when there is none yet, so that nulls inside unset rather than land.
+      const into = isPlainObject(current) ? current : {};
+      if (into !== current) defineKey(target, key, into);
+      mergeInto(into, value, here, onSet);
     } else {
       defineKey(target, key, clone(value));
       onSet(here);

@@ -3,7 +3,8 @@
 //
 // Schema annotations of our own, read by validate.ts to word errors (ajv ignores them):
 //   x-rule   the rule, as the user reads it after `<file>: <key.path>: ` (e.g. "must be an integer from 1 to 65535")
-//   x-blame  for a cross-field rule: the key whose source (file, env, --set, flag) the error names
+//   x-blame  for a cross-field rule: the keys it ties together, space-separated; the error names the
+//            source (file, env, --set, flag) that set the last of them, the one that made the conflict
 import type { SchemaObject } from 'ajv';
 
 /** How an image tag is derived from git: the nearest tag, an exact tag, or `sha-<commit>`. */
@@ -283,20 +284,20 @@ export const configSchema: SchemaObject = {
     }),
     ttl: duration('default time to live of ad-hoc environments', '8h'),
   }),
-  // Cross-field rules. Each `then` names its rule and the key whose source is blamed.
+  // Cross-field rules. Each `then` names its rule and the keys it ties together.
   allOf: [
     {
       if: when(['storage', 'provider'], { const: 'glusterfs' }),
       then: at(['storage'], {
         required: ['glusterfs'],
         'x-rule': crossRule.servers,
-        'x-blame': 'storage.provider',
+        'x-blame': 'storage.provider storage.glusterfs.servers',
         properties: {
           glusterfs: {
             required: ['servers'],
             'x-rule': crossRule.servers,
-            'x-blame': 'storage.provider',
-            properties: { servers: { minItems: 1, 'x-rule': crossRule.servers, 'x-blame': 'storage.provider' } },
+            'x-blame': 'storage.provider storage.glusterfs.servers',
+            properties: { servers: { minItems: 1, 'x-rule': crossRule.servers, 'x-blame': 'storage.provider storage.glusterfs.servers' } },
           },
         },
       }),
@@ -306,18 +307,18 @@ export const configSchema: SchemaObject = {
       then: at(['storage', 'glusterfs'], {
         required: ['storageClassName'],
         'x-rule': crossRule.storageClassName,
-        'x-blame': 'storage.glusterfs.mode',
+        'x-blame': 'storage.glusterfs.mode storage.glusterfs.storageClassName',
       }),
     },
     {
       // replica defaults to 1, so an absent replica counts as "not 3".
       if: whenDefaulted(['storage', 'glusterfs', 'replica'], { not: { const: 3 } }),
-      then: at(['storage', 'glusterfs', 'arbiter'], { const: false, 'x-rule': crossRule.arbiter, 'x-blame': 'storage.glusterfs.arbiter' }),
+      then: at(['storage', 'glusterfs', 'arbiter'], { const: false, 'x-rule': crossRule.arbiter, 'x-blame': 'storage.glusterfs.arbiter storage.glusterfs.replica' }),
     },
     {
       // runAsNonRoot defaults to true, so an absent one counts as true.
       if: whenDefaulted(['container', 'runAsNonRoot'], { const: true }),
-      then: at(['container', 'runAsUser'], { not: { const: 0 }, 'x-rule': crossRule.runAsUser, 'x-blame': 'container.runAsUser' }),
+      then: at(['container', 'runAsUser'], { not: { const: 0 }, 'x-rule': crossRule.runAsUser, 'x-blame': 'container.runAsUser container.runAsNonRoot' }),
     },
   ],
 };

@@ -12,10 +12,12 @@ export interface Problem {
   rule: string;
   /** Present (possibly `undefined`-valued) when the value found may be quoted as "(got …)". */
   got?: { value: unknown };
-  /** For a cross-field rule: the key whose source the error names. */
-  blame?: KeyPath;
+  /** For a cross-field rule: the keys it ties together; the error names the source that set the last of them. */
+  blame?: KeyPath[];
   /** True for rules that only make sense once every source is merged (cross-field, required keys). */
   whole: boolean;
+  /** What to do about it, when the rule alone does not say. */
+  hint?: string;
 }
 
 /** What is being validated: one source on its own (file, an env var, a --set, a flag), or the merged result. */
@@ -103,7 +105,7 @@ function toProblem(error: ErrorObject, data: unknown): Problem | undefined {
   const base = pointerToPath(error.instancePath, data);
   const parent: SchemaObject = isSchema(error.parentSchema) ? error.parentSchema : {};
   const annotated = typeof parent['x-rule'] === 'string' ? (parent['x-rule'] as string) : undefined;
-  const blame = typeof parent['x-blame'] === 'string' ? (parent['x-blame'] as string).split('.') : undefined;
+  const blame = typeof parent['x-blame'] === 'string' ? (parent['x-blame'] as string).split(' ').map((key) => key.split('.')) : undefined;
   const crossField = error.schemaPath.includes('/then/');
   const params = error.params as Record<string, unknown>;
   const withBlame = (problem: Problem): Problem => (blame ? { ...problem, blame } : problem);
@@ -133,6 +135,11 @@ function toProblem(error: ErrorObject, data: unknown): Problem | undefined {
   const problem: Problem = { path: base, rule, whole: crossField };
   const showValue = !crossField && (error.keyword === 'type' || isScalar(error.data));
   if (showValue) problem.got = { value: error.data };
+  // YAML and --set read 8080 and true as a number and a boolean; a string needs quotes.
+  const freeText = parent['pattern'] === undefined && parent['format'] === undefined;
+  if (error.keyword === 'type' && params['type'] === 'string' && freeText && (typeof error.data === 'number' || typeof error.data === 'boolean')) {
+    problem.hint = 'put the value in quotes ("8080", "true") to make it a string';
+  }
   return withBlame(problem);
 }
 

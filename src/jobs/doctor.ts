@@ -11,9 +11,15 @@ export interface Check {
   exitCode?: number;
 }
 
-/** Reaches etcd (latency, leader, the prefix's record count) and, when configured, the Kubernetes API. */
+/** Checks the app configuration, reaches etcd (latency, leader, the prefix's record count) and, when configured, the Kubernetes API. */
 export async function doctor(ctx: Context): Promise<{ checks: Check[] }> {
   const checks: Check[] = [];
+  try {
+    const loaded = await ctx.config();
+    checks.push({ name: 'config', ok: true, detail: loaded.source ? `${loaded.source}: valid (${loaded.digest.slice(0, 19)}…)` : 'no gkube.yaml here; built-in defaults' });
+  } catch (err) {
+    checks.push(failed('config', err));
+  }
   const etcd = ctx.etcd();
   try {
     const status = await etcd.status();

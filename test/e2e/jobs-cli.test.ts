@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import * as k8s from '@kubernetes/client-node';
 import { connectEtcd, type EtcdPort } from '../../src/adapters/etcd.js';
@@ -23,9 +24,10 @@ let core: k8s.CoreV1Api;
 const prefix = '/gkube/v1';
 const job = 'team/app folder/deploy ünïcode';
 
-function run(args: string[], env: Record<string, string> = {}) {
+function run(args: string[], env: Record<string, string> = {}, cwd?: string) {
   return execa(gkube, args, {
     reject: false,
+    ...(cwd ? { cwd } : {}),
     stdin: 'ignore',
     env: { GKUBE_ETCD_ENDPOINTS: etcd.endpoints[0]!, KUBECONFIG: kubeconfig, JOB_NAME: job, BUILD_NUMBER: '7', BUILD_TAG: 'jenkins-team-app-7', ...env },
   });
@@ -133,9 +135,9 @@ describe('read commands', () => {
     const r = await run(['doctor', '-o', 'json']);
     expect(r.exitCode).toBe(0);
     const { checks } = JSON.parse(r.stdout) as { checks: Array<{ name: string; ok: boolean; detail: string }> };
-    expect(checks.map((c) => [c.name, c.ok])).toEqual([['etcd', true], ['records', true], ['kubernetes', true]]);
-    expect(checks[1]!.detail).toBe(`1 job record under ${prefix}`);
-    expect(checks[2]!.detail).toMatch(/v1\.31\.0/);
+    expect(checks.map((c) => [c.name, c.ok])).toEqual([['config', true], ['etcd', true], ['records', true], ['kubernetes', true]]);
+    expect(checks[2]!.detail).toBe(`1 job record under ${prefix}`);
+    expect(checks[3]!.detail).toMatch(/v1\.31\.0/);
   });
 });
 
@@ -214,6 +216,25 @@ describe('bad input: one line, exit 2, nothing changed', () => {
     expect(r.exitCode).toBe(2);
     expect(r.stderr.split('\n')[0]).toBe(line);
     expect(r.stderr).not.toContain('secret');
+  });
+
+  test.each([
+    [['list', '--set', 'contaner.port=8080'], /^error: --set contaner\.port=8080: contaner: unknown key \(did you mean container\?\)$/],
+    [['list', '--set', 'container.port=http'], /^error: --set container\.port=http: container\.port: /],
+    [['list', '--set', 'health.timeout=-5s'], /^error: --set health\.timeout=-5s: health\.timeout: /],
+    [['list', '--config', 'missing.yaml'], /^error: missing\.yaml: file not found \(given with --config\)$/],
+  ])('config %#: %j', async (args, line) => {
+    const r = await run(args);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.split('\n')[0]).toMatch(line);
+  });
+
+  test('doctor names the key and the rule of a bad gkube.yaml in the workspace, and exits 2', async () => {
+    const workspace = await temp.make('bad-config');
+    await writeFile(join(workspace, 'gkube.yaml'), 'container:\n  port: "http"\n');
+    const r = await run(['doctor'], {}, workspace);
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toMatch(/^config\s+FAILED\s+gkube\.yaml: container\.port: /m);
   });
 
   test('a malformed GKUBE_ETCD_ENDPOINTS names the variable', async () => {

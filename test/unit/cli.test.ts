@@ -10,6 +10,7 @@ async function run(...argv: string[]) {
     stdout: { write: (s: string) => (stdout += s) },
     stderr: { write: (s: string) => (stderr += s) },
     env: {},
+    cwd: process.cwd(),
   });
   return { code, stdout, stderr };
 }
