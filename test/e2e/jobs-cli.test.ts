@@ -131,6 +131,16 @@ describe('read commands', () => {
     expect(r.stderr.split('\n')[0]).toBe('error: gkube has no record of job no/such/job');
   });
 
+  test('a record written by a newer gkube (unknown version) is refused with exit 5, naming the key', async () => {
+    const names = jobNames('from/the/future');
+    const key = `${prefix}/jobs/${names.key}`;
+    await port.txn([{ key, target: 'Create', op: '==', value: 0 }], [{ put: key, value: JSON.stringify({ version: 2, job: 'from/the/future' }) }]);
+    const r = await run(['get', 'from/the/future']);
+    expect(r.exitCode).toBe(5);
+    expect(r.stderr.split('\n')[0]).toBe(`error: etcd key ${key} has record version 2; this gkube reads version 1`);
+    await port.txn([{ key, target: 'Create', op: '!=', value: 0 }], [{ delete: key }]);
+  });
+
   test('doctor reaches etcd and the API server', async () => {
     const r = await run(['doctor', '-o', 'json']);
     expect(r.exitCode).toBe(0);

@@ -459,11 +459,34 @@ export class VolumeManager implements VolumePort {
       const status = r.timedOut ? `timed out after ${this.mountTimeoutMs} ms` : `exit status ${r.exitCode ?? r.signal ?? 'unknown'}`;
       lastFailure = `mount failed: ${status}\nMounting command: mount\nMounting arguments: ${args.join(' ')}\nOutput: ${tail(String(r.all ?? ''), 10)}\n`;
     }
-    await rmdir(dir).catch(() => undefined);
+    await this.removeFailedMountDir(dir);
     const log = await readFile(logFile, 'utf8').catch(() => '');
     const fromLog = tail(log, 2);
     const detail = fromLog ? `${lastFailure}, the following error information was pulled from the glusterfs log to help diagnose this issue: ${fromLog}` : lastFailure;
     throw mountError(`MountVolume.SetUp failed for volume "${volumeName}" : mount failed: ${detail}`);
+  }
+
+  /**
+   * Removes the directory of a mount that failed. The glusterfs client of a failed mount may still be tearing
+   * its FUSE mount down (auto_unmount), which keeps the directory busy for a moment: wait for it.
+   */
+  private async removeFailedMountDir(dir: string): Promise<void> {
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      if (await isMountPoint(dir)) await execa('umount', ['-l', dir], { reject: false });
+      try {
+        await rmdir(dir);
+        return;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return;
+        if (Date.now() > deadline) {
+          this.ctx.log(`volumes: could not remove ${dir} after a failed mount: ${code}`);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   /** Drops a pod's reference to a mount; the last one out unmounts it and removes the mount directory. */
