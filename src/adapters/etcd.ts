@@ -1,7 +1,7 @@
 // The etcd edge: a small verb-shaped port over the etcd3 client. Every call carries a deadline; nothing
 // is retried here (the client's own retry is off), so a write whose outcome is unknown is never repeated
 // blindly — callers re-read first.
-import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, GRPCCancelledError, EtcdAuthenticationFailedError, EtcdPermissionDeniedError, GRPCUnauthenticatedError, EtcdLeaseInvalidError, type Lease, type IOptions } from 'etcd3';
+import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, GRPCCancelledError, GRPCInvalidArgumentError, EtcdAuthenticationFailedError, EtcdPermissionDeniedError, GRPCUnauthenticatedError, EtcdLeaseInvalidError, type Lease, type IOptions } from 'etcd3';
 import { noop } from 'cockatiel';
 import { GkubeError } from '../errors.js';
 
@@ -233,6 +233,11 @@ function translate(err: unknown, connection: EtcdConnection): unknown {
       hint: 'check ETCDCTL_USER / ETCDCTL_PASSWORD and the user\'s role on the gkube prefix',
       cause: err,
     });
+  }
+  // etcd answers an anonymous call on a cluster with auth enabled with INVALID_ARGUMENT and this text only;
+  // etcd3 has no class for it, so the text is the one thing to go by here, at the edge.
+  if (err instanceof GRPCInvalidArgumentError && /user name is empty/.test(err.message)) {
+    return new GkubeError('INVALID_CONFIG', `etcd at ${where} requires a user and none was given`, { hint: 'set ETCDCTL_USER (user:password, or the user with ETCDCTL_PASSWORD)', cause: err });
   }
   return err;
 }

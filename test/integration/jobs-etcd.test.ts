@@ -171,6 +171,31 @@ describe('etcd unreachable', () => {
   });
 });
 
+describe('etcd with authentication', () => {
+  test('credentials come from ETCDCTL_USER as etcdctl reads them; a wrong password is exit 2 and never printed', async () => {
+    const etcd = await startEtcd();
+    const ctl = (...args: string[]) => execa('etcdctl', ['--endpoints', etcd.endpoints[0]!, ...args], { env: { ETCDCTL_API: '3' } });
+    try {
+      await ctl('user', 'add', 'root:S3cret-pw');
+      await ctl('auth', 'enable');
+      const base = { GKUBE_ETCD_ENDPOINTS: etcd.endpoints[0]! };
+      const ok = await execa(gkube, ['list'], { env: { ...base, ETCDCTL_USER: 'root:S3cret-pw' }, reject: false });
+      expect(ok.stderr).toBe('');
+      expect(ok.exitCode).toBe(0);
+      const split = await execa(gkube, ['list'], { env: { ...base, ETCDCTL_USER: 'root', ETCDCTL_PASSWORD: 'S3cret-pw' }, reject: false });
+      expect(split.exitCode).toBe(0);
+      const wrong = await execa(gkube, ['list', '-v'], { env: { ...base, ETCDCTL_USER: 'root:Wrong-pw' }, reject: false });
+      expect(wrong.exitCode).toBe(2);
+      expect(wrong.stderr.split('\n')[0]).toMatch(/^error: etcd at http:\/\/127\.0\.0\.1:\d+ refused gkube's credentials/);
+      expect(wrong.stderr).not.toContain('Wrong-pw');
+      const anonymous = await execa(gkube, ['list'], { env: base, reject: false });
+      expect(anonymous.exitCode).toBe(2);
+    } finally {
+      await etcd.stop();
+    }
+  });
+});
+
 describe('three members', () => {
   let etcd: EtcdCluster;
 
