@@ -38,7 +38,14 @@ async function writeSummary(file: string, json: string): Promise<void> {
   }
 }
 
-const job = (invocation: CommandInvocation) => jobNames(invocation.args[0] ?? '', 'JOB');
+/** The JOB argument, else Jenkins' JOB_NAME (delete passes explicitOnly: removing a job is never implied). */
+function job(invocation: CommandInvocation, explicitOnly = false) {
+  const given = invocation.args[0];
+  if (given !== undefined) return jobNames(given, 'JOB');
+  const fromJenkins = explicitOnly ? undefined : invocation.cli.env['JOB_NAME'];
+  if (fromJenkins === undefined) throw new GkubeError('INVALID_INPUT', 'JOB: no job named; give it as an argument or run inside Jenkins (JOB_NAME)');
+  return jobNames(fromJenkins, 'JOB_NAME');
+}
 
 /** gkube list */
 export const list = command(async (ctx) => {
@@ -66,7 +73,7 @@ export const history = command(async (ctx, inv) => {
 
 /** gkube delete JOB [--keep-storage] [--wait-lock D] */
 export const remove = command(async (ctx, inv) => {
-  const names = job(inv);
+  const names = job(inv, true);
   const waitLockMs = parseDuration(String(inv.options['waitLock'] ?? '10m'), '--wait-lock', { allowZero: true });
   const result = await deleteJob(ctx, names, { keepStorage: Boolean(inv.options['keepStorage']), waitLockMs });
   return { data: result, text: text.deleteText(result) };

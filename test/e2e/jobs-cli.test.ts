@@ -125,6 +125,15 @@ describe('read commands', () => {
     expect(text.stdout).toMatch(/^Lock:\s+free$/m);
   });
 
+  test('JOB defaults to $JOB_NAME for get, describe and history', async () => {
+    const r = await run(['get', '-o', 'json']);
+    expect(r.exitCode).toBe(0);
+    expect((JSON.parse(r.stdout) as { job: string }).job).toBe(job);
+    const none = await execa(gkube, ['history'], { reject: false, env: { GKUBE_ETCD_ENDPOINTS: etcd.endpoints[0]! }, extendEnv: false });
+    expect(none.exitCode).toBe(2);
+    expect(none.stderr.split('\n')[0]).toBe('error: JOB: no job named; give it as an argument or run inside Jenkins (JOB_NAME)');
+  });
+
   test('an unknown job is one line and exit 2', async () => {
     const r = await run(['get', 'no/such/job']);
     expect(r.exitCode).toBe(2);

@@ -51,7 +51,7 @@ describe('usage errors exit 2 with one line naming the problem', () => {
   test.each([
     [['bogus'], /unknown command 'bogus'/],
     [['list', '-o', 'yaml'], /argument 'yaml' is invalid\. Allowed choices are text, json/],
-    [['get'], /missing required argument 'job'/],
+    [['delete'], /missing required argument 'job'/],
     [['deploy', '--no-such-flag'], /unknown option '--no-such-flag'/],
     [['env'], /Usage: gkube env/],
   ])('gkube %j', async (argv, message) => {
