@@ -53,7 +53,7 @@ async function main(): Promise<void> {
     process.stdout.write(`kubectl exec demo-app -- cat /srv/code/index.html → ${(await kubectl('exec', 'demo-app', '--', 'cat', '/srv/code/index.html')).stdout}\n`);
 
     step('the Jenkins "Execute shell" step: /bin/sh -xe, no TTY, Jenkins variables');
-    const script = ['exec 2>&1', `"${gkube}" --version`, `"${gkube}" deploy --image "${registry.host}/demo/app" || echo "exit code $?"`].join('\n');
+    const script = ['exec 2>&1', `"${gkube}" --version`, `"${gkube}" doctor`, `"${gkube}" list`, `"${gkube}" deploy --image "${registry.host}/demo/app" || echo "exit code $?"`].join('\n');
     const shell = await run('/bin/sh', ['-xe', '-c', script], {
       cwd: workspace.dir,
       env: { ...process.env, JOB_NAME: 'demo/app', BUILD_NUMBER: '1', GIT_COMMIT: commit, GKUBE_ETCD_ENDPOINTS: etcd.endpoints[0], KUBECONFIG: kubeconfig },
