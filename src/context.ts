@@ -1,5 +1,6 @@
 import type { EtcdPort } from './adapters/etcd.js';
 import type { KubePort } from './adapters/kube.js';
+import type { GitPort } from './adapters/git.js';
 import type { Clock } from './clock.js';
 import type { LoadedConfig } from './config/index.js';
 
@@ -22,6 +23,8 @@ export interface Context {
   prefix: string;
   /** The Kubernetes API, or undefined when neither a kubeconfig nor an in-cluster configuration exists. */
   kube(): KubePort | undefined;
+  /** The git checkout in the working directory (INVALID_INPUT when it is none). */
+  git(): Promise<GitPort>;
   /** The app configuration (gkube.yaml + env + --set + flags), loaded and validated on first use. */
   config(): Promise<LoadedConfig>;
   clock: Clock;

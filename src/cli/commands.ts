@@ -48,11 +48,13 @@ export const commandSpecs: CommandSpec[] = [
   },
   {
     name: 'image-tag',
-    summary: 'print the image tag for HEAD under the tag policy',
+    summary: 'print the image tag for the checkout under the tag policy',
+    details: 'For the build step: docker build -t "$REPO:$(gkube image-tag)" .\nThe ref is --ref, else $GIT_COMMIT, else HEAD. The policy is --tag-policy, else $GKUBE_TAG_POLICY, else image.tagPolicy in gkube.yaml, else nearest:\n  nearest  the nearest git tag at or before the commit\n  exact    a git tag on the commit itself (an untagged commit is refused)\n  commit   sha-<12 hex of the commit>',
     options: [
-      ['--ref <ref>', 'git ref to resolve instead of HEAD (env GIT_COMMIT)'],
+      ['--ref <ref>', 'git ref to resolve (default: $GIT_COMMIT, else HEAD)'],
       ['--tag-policy <policy>', 'nearest | exact | commit'],
     ],
+    load: async () => (await import('./jobs.js')).imageTag,
   },
   {
     name: 'rollback',

@@ -7,6 +7,7 @@ import { doctor as runDoctor } from '../jobs/doctor.js';
 import { jobNames } from '../jobs/naming.js';
 import { describeJob, getJob, jobHistory, listJobs } from '../jobs/read.js';
 import { unlockJob } from '../jobs/unlock.js';
+import { resolveSource } from '../deploy/source.js';
 import * as text from '../output/text.js';
 import type { CommandHandler, CommandInvocation } from './commands.js';
 import { buildContext, type GlobalOptions } from './setup.js';
@@ -92,4 +93,20 @@ export const doctor = command(async (ctx) => {
   const failed = result.checks.filter((c) => !c.ok);
   const exitCode = failed.length === 0 ? ExitCode.ok : Math.max(...failed.map((c) => c.exitCode ?? ExitCode.failed));
   return { data: result, text: text.doctorText(result.checks), exitCode };
+});
+
+/** The ref to deploy: --ref, else Jenkins' GIT_COMMIT, else HEAD (flags override the environment). */
+export function refOf(invocation: CommandInvocation): { value: string; field: string } {
+  const flag = invocation.options['ref'];
+  if (typeof flag === 'string') return { value: flag, field: '--ref' };
+  const fromJenkins = invocation.cli.env['GIT_COMMIT'];
+  if (fromJenkins) return { value: fromJenkins, field: 'GIT_COMMIT' };
+  return { value: 'HEAD', field: 'HEAD' };
+}
+
+/** gkube image-tag: prints the image tag for the checkout (plain, for `docker build -t "$REPO:$(gkube image-tag)"`). */
+export const imageTag = command(async (ctx, inv) => {
+  const source = await resolveSource(ctx, refOf(inv));
+  const data = { imageTag: source.imageTag, gitTag: source.gitTag ?? null, commit: source.commit, ref: source.ref, policy: source.policy };
+  return { data, text: `${source.imageTag}\n` };
 });

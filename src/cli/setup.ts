@@ -8,6 +8,7 @@ import { GkubeError } from '../errors.js';
 import type { EtcdConnection, EtcdPort } from '../adapters/etcd.js';
 import type { KubePort } from '../adapters/kube.js';
 import type { LoadedConfig } from '../config/index.js';
+import type { GitPort } from '../adapters/git.js';
 import { defaultPrefix } from '../jobs/keys.js';
 import type { CommandInvocation } from './commands.js';
 
@@ -55,7 +56,9 @@ export async function buildContext(invocation: CommandInvocation): Promise<Conte
     }));
   // A --config or --set given to any command is checked now: a typo must not be ignored silently.
   if (options.config !== undefined || (options.set ?? []).length > 0) await loadOnce();
+  let git: Promise<GitPort> | undefined;
   return {
+    git: () => (git ??= import('../adapters/git.js').then((m) => m.openGit(invocation.cli.cwd))),
     config: loadOnce,
     etcd: () => (etcd ??= connectEtcd(connection)),
     prefix,
