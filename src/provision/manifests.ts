@@ -1,0 +1,104 @@
+// The Kubernetes objects of a job, as pure functions of the job, its configuration and what is deployed.
+// Plain objects in the API's JSON shape; the kube adapter sends them as they are.
+import type { AppConfig } from '../config/index.js';
+import type { JobNames } from '../jobs/naming.js';
+
+/** Labels gkube puts on everything it makes (selectable; values fit the 63-character label rule). */
+export const labelKeys = {
+  managedBy: 'app.kubernetes.io/managed-by',
+  job: 'gkube.dev/job',
+} as const;
+
+/** Annotations that trace a pod to its image, commit, git tag and build (`gkube trace` reads them). */
+export const annotationKeys = {
+  jobName: 'gkube.dev/job-name',
+  image: 'gkube.dev/image',
+  imageTag: 'gkube.dev/image-tag',
+  gitTag: 'gkube.dev/git-tag',
+  commit: 'gkube.dev/commit',
+  buildNumber: 'gkube.dev/build-number',
+  buildUrl: 'gkube.dev/build-url',
+  configDigest: 'gkube.dev/config-digest',
+} as const;
+
+/** What is being deployed into the pod. */
+export interface Deployment {
+  /** `registry/repo:tag`. */
+  image: string;
+  imageTag: string;
+  gitTag?: string;
+  commit: string;
+  buildNumber?: string;
+  buildUrl?: string;
+  configDigest: string;
+}
+
+/** The labels of every object of the job. */
+export function jobLabels(names: JobNames): Record<string, string> {
+  return { [labelKeys.managedBy]: 'gkube', [labelKeys.job]: names.resourceName };
+}
+
+/** The job's pod: the image, the code volume at code.path, non-root by default, traceable annotations. */
+export function podManifest(names: JobNames, config: AppConfig, deployment: Deployment, claimName: string | undefined): Record<string, unknown> {
+  const annotations: Record<string, string> = {
+    [annotationKeys.jobName]: names.name,
+    [annotationKeys.image]: deployment.image,
+    [annotationKeys.imageTag]: deployment.imageTag,
+    [annotationKeys.commit]: deployment.commit,
+    [annotationKeys.configDigest]: deployment.configDigest,
+  };
+  if (deployment.gitTag) annotations[annotationKeys.gitTag] = deployment.gitTag;
+  if (deployment.buildNumber) annotations[annotationKeys.buildNumber] = deployment.buildNumber;
+  if (deployment.buildUrl) annotations[annotationKeys.buildUrl] = deployment.buildUrl;
+
+  const c = config.container;
+  const container: Record<string, unknown> = {
+    name: 'app',
+    image: deployment.image,
+    ports: [{ name: 'http', containerPort: c.port, protocol: 'TCP' }],
+    env: Object.keys(c.env)
+      .sort()
+      .map((name) => ({ name, value: c.env[name] })),
+    volumeMounts: [{ name: 'code', mountPath: config.code.path }],
+    securityContext: { runAsNonRoot: c.runAsNonRoot, runAsUser: c.runAsUser, allowPrivilegeEscalation: false },
+  };
+  if (c.command) container['command'] = [...c.command];
+  if (c.args) container['args'] = [...c.args];
+  if (c.resources.requests || c.resources.limits) container['resources'] = structuredClone(c.resources);
+  const probe = readinessProbe(config);
+  if (probe) container['readinessProbe'] = probe;
+
+  const volume = claimName ? { name: 'code', persistentVolumeClaim: { claimName } } : { name: 'code', emptyDir: {} };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: names.resourceName, namespace: config.namespace, labels: jobLabels(names), annotations },
+    spec: {
+      restartPolicy: 'Always',
+      terminationGracePeriodSeconds: 30,
+      securityContext: { fsGroup: c.runAsUser },
+      containers: [container],
+      volumes: [volume],
+    },
+  };
+}
+
+/** The claim for the job's code and data, on a StorageClass (or the cluster's default). */
+export function claimManifest(names: JobNames, config: AppConfig): Record<string, unknown> {
+  const spec: Record<string, unknown> = { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: config.storage.size } } };
+  if (config.storage.storageClassName) spec['storageClassName'] = config.storage.storageClassName;
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: { name: names.resourceName, namespace: config.namespace, labels: jobLabels(names), annotations: { [annotationKeys.jobName]: names.name } },
+    spec,
+  };
+}
+
+function readinessProbe(config: AppConfig): Record<string, unknown> | undefined {
+  const h = config.health;
+  const timing = { periodSeconds: 2, failureThreshold: Math.max(1, h.retries) };
+  if (h.exec) return { exec: { command: [...h.exec] }, ...timing };
+  if (h.http) return { httpGet: { path: h.http.path, port: h.http.port }, ...timing };
+  return undefined;
+}
