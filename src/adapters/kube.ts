@@ -25,6 +25,8 @@ export interface PodSummary {
   restarts: number;
   /** Why the first not-ready container waits or ended, e.g. ImagePullBackOff. */
   waitingReason?: string;
+  /** The kubelet's message with that reason. */
+  waitingMessage?: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
   deleting: boolean;
@@ -49,7 +51,20 @@ export interface KubePort {
   deleteClaim(namespace: string, name: string): Promise<boolean>;
   events(namespace: string, name: string): Promise<EventSummary[]>;
   serverVersion(): Promise<string>;
+  /** Creates an object from a manifest (Pod or PersistentVolumeClaim); false when one of that name exists. */
+  create(manifest: Record<string, unknown>): Promise<boolean>;
+  /**
+   * Waits until the pod is Ready. Fails fast (OPERATION_FAILED) when a container waits in ImagePullBackOff,
+   * ErrImagePull, CrashLoopBackOff or a create error, with the reason, the message and the last log lines;
+   * calls `onChange` with a one-line state whenever it changes.
+   */
+  waitForReady(namespace: string, name: string, timeoutMs: number, onChange?: (state: string) => void): Promise<PodSummary>;
+  /** The last `lines` lines of the pod's log ('' when there is none yet). */
+  logTail(namespace: string, name: string, lines: number): Promise<string>;
 }
+
+/** Reasons a container can wait in that will not resolve by waiting longer. */
+export const hopelessReasons = new Set(['ImagePullBackOff', 'ErrImagePull', 'CrashLoopBackOff', 'CreateContainerError', 'CreateContainerConfigError', 'InvalidImageName', 'RunContainerError']);
 
 /** Loads the kubeconfig (or the in-cluster configuration) and returns the port; no request is made yet. */
 export function connectKube(connection: KubeConnection): KubePort {
@@ -102,6 +117,46 @@ class ClientNodePort implements KubePort {
       .sort((a, b) => (a.lastSeen < b.lastSeen ? -1 : 1));
   }
 
+  async create(manifest: Record<string, unknown>): Promise<boolean> {
+    const meta = manifest['metadata'] as { namespace: string };
+    try {
+      if (manifest['kind'] === 'Pod') await this.call(() => this.core.createNamespacedPod({ namespace: meta.namespace, body: manifest as k8s.V1Pod }));
+      else if (manifest['kind'] === 'PersistentVolumeClaim') await this.call(() => this.core.createNamespacedPersistentVolumeClaim({ namespace: meta.namespace, body: manifest as k8s.V1PersistentVolumeClaim }));
+      else throw new Error(`gkube does not create ${String(manifest['kind'])} objects`);
+      return true;
+    } catch (err) {
+      if (err instanceof k8s.ApiException && err.code === 409) return false;
+      throw err;
+    }
+  }
+
+  async waitForReady(namespace: string, name: string, timeoutMs: number, onChange?: (state: string) => void): Promise<PodSummary> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    for (;;) {
+      const pod = await this.findPod(namespace, name);
+      const state = pod ? `${pod.phase}${pod.ready ? ', ready' : ''}${pod.waitingReason ? ` (${pod.waitingReason})` : ''}` : 'not created yet';
+      if (state !== last) onChange?.(state);
+      last = state;
+      if (pod?.ready && !pod.deleting) return pod;
+      if (pod?.waitingReason && hopelessReasons.has(pod.waitingReason)) {
+        const tail = await this.logTail(namespace, name, 20).catch(() => '');
+        throw new GkubeError('OPERATION_FAILED', `pod ${namespace}/${name} cannot start: ${pod.waitingReason}${pod.waitingMessage ? `: ${pod.waitingMessage}` : ''}`, {
+          hint: tail ? `last log lines:\n${tail}` : `see kubectl describe pod -n ${namespace} ${name}`,
+        });
+      }
+      if (Date.now() >= deadline) {
+        throw new GkubeError('OPERATION_FAILED', `pod ${namespace}/${name} was not ready within ${Math.round(timeoutMs / 1000)}s (last state: ${state})`, { hint: 'raise --timeout, or see gkube describe' });
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  async logTail(namespace: string, name: string, lines: number): Promise<string> {
+    const text = await this.optional(() => this.core.readNamespacedPodLog({ name, namespace, tailLines: lines }));
+    return typeof text === 'string' ? text.trimEnd() : '';
+  }
+
   async serverVersion(): Promise<string> {
     const v = await this.call(() => this.version.getCode());
     return v.gitVersion;
@@ -151,6 +206,8 @@ function summarisePod(pod: k8s.V1Pod): PodSummary {
   if (pod.spec?.nodeName) summary.node = pod.spec.nodeName;
   const reason = notReady?.state?.waiting?.reason ?? notReady?.state?.terminated?.reason;
   if (reason) summary.waitingReason = reason;
+  const message = notReady?.state?.waiting?.message ?? notReady?.state?.terminated?.message;
+  if (message) summary.waitingMessage = message;
   return summary;
 }
 

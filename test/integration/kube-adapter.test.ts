@@ -1,0 +1,95 @@
+// The Kubernetes adapter against the emulator: create from gkube's manifests, wait for Ready, fail fast.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { connectKube, type KubePort } from '../../src/adapters/kube.js';
+import { loadConfig } from '../../src/config/index.js';
+import { GkubeError } from '../../src/errors.js';
+import { jobNames } from '../../src/jobs/naming.js';
+import { claimManifest, podManifest } from '../../src/provision/manifests.js';
+import { KubeEmulator } from '../kube-emulator/emulator.js';
+import { hostpathProvisioner } from '../kube-emulator/volumes.js';
+import { startRegistry, TempDirs, waitUntil, type TestRegistry } from '../harness/index.js';
+
+const temp = new TempDirs();
+let emulator: KubeEmulator;
+let registry: TestRegistry;
+let kube: KubePort;
+
+async function config(sets: string[]) {
+  return (await loadConfig({ cwd: '/nonexistent', env: {}, sets, flags: {} })).config;
+}
+
+function deployment(image: string) {
+  return { image, imageTag: 'v1', commit: 'c'.repeat(40), configDigest: 'sha256:x' };
+}
+
+async function errorOf(p: Promise<unknown>): Promise<GkubeError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof GkubeError) return err;
+    throw err;
+  }
+  throw new Error('expected a GkubeError');
+}
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  await registry.pushImage('team/app', 'v1');
+  emulator = await KubeEmulator.start({ registryUrl: registry.url, kubelet: { imagePullBackOffInitialMs: 200, crashLoopBackOffInitialMs: 200, terminationGraceScale: 0.05 } });
+  const file = join(await temp.make('kube-adapter'), 'kubeconfig');
+  await emulator.writeKubeconfig(file);
+  const kc = new k8s.KubeConfig();
+  kc.loadFromString(emulator.kubeconfig);
+  await kc.makeApiClient(k8s.StorageV1Api).createStorageClass({
+    body: { metadata: { name: 'local', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } }, provisioner: hostpathProvisioner },
+  });
+  kube = connectKube({ kubeconfig: file, callTimeoutMs: 10_000 });
+});
+
+afterAll(async () => {
+  await emulator?.stop();
+  await registry?.stop();
+  await temp.removeAll();
+});
+
+describe('kube adapter', () => {
+  test('creates the claim and the pod from the manifests, and waits until Ready', async () => {
+    const names = jobNames('adapter/ok');
+    const cfg = await config(['container.command={sh,-c,"echo up; exec sleep 3600"}']);
+    expect(await kube.create(claimManifest(names, cfg))).toBe(true);
+    expect(await kube.create(podManifest(names, cfg, deployment(`${registry.host}/team/app:v1`), names.resourceName))).toBe(true);
+    expect(await kube.create(podManifest(names, cfg, deployment(`${registry.host}/team/app:v1`), names.resourceName))).toBe(false);
+    const states: string[] = [];
+    const pod = await kube.waitForReady('default', names.resourceName, 30_000, (s) => states.push(s));
+    expect(pod).toMatchObject({ name: names.resourceName, phase: 'Running', ready: true, images: [`${registry.host}/team/app:v1`] });
+    expect(pod.annotations['gkube.dev/commit']).toBe('c'.repeat(40));
+    expect(states.at(-1)).toBe('Running, ready');
+    expect(await kube.logTail('default', names.resourceName, 5)).toBe('up');
+    expect(await kube.deletePod('default', names.resourceName)).toBe(true);
+    expect(await kube.deleteClaim('default', names.resourceName)).toBe(true);
+    // The claim stays Terminating (pvc-protection) until the pod is gone, as on a real cluster.
+    await waitUntil('the claim to go', async () => !(await kube.deleteClaim('default', names.resourceName)), 20_000, 300);
+  });
+
+  test('an image the registry lacks fails fast with the reason, not at the timeout', async () => {
+    const names = jobNames('adapter/no-image');
+    const cfg = await config(['container.command={sleep,"3600"}']);
+    await kube.create(podManifest(names, cfg, deployment(`${registry.host}/team/app:v404`), undefined));
+    const started = Date.now();
+    const error = await errorOf(kube.waitForReady('default', names.resourceName, 60_000));
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(error.code).toBe('OPERATION_FAILED');
+    expect(error.message).toMatch(new RegExp(`^pod default/${names.resourceName} cannot start: (ErrImagePull|ImagePullBackOff)`));
+  });
+
+  test('a crashing command fails fast with the last log lines in the hint', async () => {
+    const names = jobNames('adapter/crash');
+    const cfg = await config(['container.command={sh,-c,"echo missing DATABASE_URL >&2; exit 1"}']);
+    await kube.create(podManifest(names, cfg, deployment(`${registry.host}/team/app:v1`), undefined));
+    const error = await errorOf(kube.waitForReady('default', names.resourceName, 60_000));
+    expect(error.message).toMatch(/cannot start: CrashLoopBackOff/);
+    expect(error.hint).toContain('missing DATABASE_URL');
+  });
+});
