@@ -11,6 +11,7 @@ import { jobNames } from '../../src/jobs/naming.js';
 import type { JobRecord } from '../../src/jobs/record.js';
 import { JobRegistry } from '../../src/jobs/registry.js';
 import { freePort, startEtcd, waitUntil, type EtcdCluster } from '../harness/index.js';
+import { gkubeErrorOf } from '../helpers/errors.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const holderScript = `${root}dist/test/lock-holder.mjs`;
@@ -23,16 +24,6 @@ function record(job: string, revision = 0): JobRecord {
 
 function holder(id: string): LockHolder {
   return { id, user: 'test', host: 'test-host', pid: process.pid, operation: 'test', startedAt: new Date().toISOString() };
-}
-
-async function errorOf(p: Promise<unknown>): Promise<GkubeError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof GkubeError) return err;
-    throw err;
-  }
-  throw new Error('expected a GkubeError');
 }
 
 /** Starts the lock-holder process; resolves with its output lines as they come. */
@@ -65,12 +56,12 @@ describe('job registry and locks on one etcd', () => {
     const names = jobNames('team/app');
     const first = await registry.write(names, undefined, record('team/app'));
     await registry.write(names, first, record('team/app', 1));
-    const error = await errorOf(registry.write(names, first, record('team/app', 99)));
+    const error = await gkubeErrorOf(registry.write(names, first, record('team/app', 99)));
     expect(error.code).toBe('WRITE_CONFLICT');
     expect(error.exitCode).toBe(1);
     expect((await registry.get(names))!.record.status.revision).toBe(1);
     // Creating a record that exists is a conflict too.
-    expect((await errorOf(registry.write(names, undefined, record('team/app')))).code).toBe('WRITE_CONFLICT');
+    expect((await gkubeErrorOf(registry.write(names, undefined, record('team/app')))).code).toBe('WRITE_CONFLICT');
   });
 
   test('50 concurrent writers to one job key lose no update', async () => {
@@ -137,12 +128,12 @@ describe('job registry and locks on one etcd', () => {
     const lock = await new JobLocks(port, '/t6').acquire(names, holder('build-fenced'), 0);
     const lockKey = await port.get(lock.fence.key);
     await port.revokeLease(lockKey!.lease); // what expiry does when the holder stalls past its TTL
-    const error = await errorOf(registry.write(names, stored, record('fenced', 1), { fence: lock.fence }));
+    const error = await gkubeErrorOf(registry.write(names, stored, record('fenced', 1), { fence: lock.fence }));
     expect(error.code).toBe('LOCK_LOST');
     expect((await registry.get(names))!.record.status.revision).toBe(0);
     // Another run can take the lock at once, and the old holder's fence still fails against it.
     const next = await new JobLocks(port, '/t6').acquire(names, holder('build-new'), 0);
-    expect((await errorOf(registry.write(names, stored, record('fenced', 1), { fence: lock.fence }))).code).toBe('LOCK_LOST');
+    expect((await gkubeErrorOf(registry.write(names, stored, record('fenced', 1), { fence: lock.fence }))).code).toBe('LOCK_LOST');
     await registry.write(names, stored, record('fenced', 1), { fence: next.fence });
     await next.release();
     await lock.release();

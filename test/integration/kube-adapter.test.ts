@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { connectKube, type KubePort } from '../../src/adapters/kube.js';
 import { loadConfig } from '../../src/config/index.js';
-import { GkubeError } from '../../src/errors.js';
 import { jobNames } from '../../src/jobs/naming.js';
 import { claimManifest, podManifest } from '../../src/provision/manifests.js';
 import { KubeEmulator } from '../kube-emulator/emulator.js';
 import { hostpathProvisioner } from '../kube-emulator/volumes.js';
 import { startRegistry, TempDirs, waitUntil, type TestRegistry } from '../harness/index.js';
+import { gkubeErrorOf } from '../helpers/errors.js';
 
 const temp = new TempDirs();
 let emulator: KubeEmulator;
@@ -22,16 +22,6 @@ async function config(sets: string[]) {
 
 function deployment(image: string) {
   return { image, imageTag: 'v1', commit: 'c'.repeat(40), configDigest: 'sha256:x' };
-}
-
-async function errorOf(p: Promise<unknown>): Promise<GkubeError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof GkubeError) return err;
-    throw err;
-  }
-  throw new Error('expected a GkubeError');
 }
 
 beforeAll(async () => {
@@ -78,7 +68,7 @@ describe('kube adapter', () => {
     const cfg = await config(['container.command={sleep,"3600"}']);
     await kube.create(podManifest(names, cfg, deployment(`${registry.host}/team/app:v404`), undefined));
     const started = Date.now();
-    const error = await errorOf(kube.waitForReady('default', names.resourceName, 60_000));
+    const error = await gkubeErrorOf(kube.waitForReady('default', names.resourceName, 60_000));
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(error.code).toBe('OPERATION_FAILED');
     expect(error.message).toMatch(new RegExp(`^pod default/${names.resourceName} cannot start: (ErrImagePull|ImagePullBackOff)`));
@@ -88,7 +78,7 @@ describe('kube adapter', () => {
     const names = jobNames('adapter/crash');
     const cfg = await config(['container.command={sh,-c,"echo missing DATABASE_URL >&2; exit 1"}']);
     await kube.create(podManifest(names, cfg, deployment(`${registry.host}/team/app:v1`), undefined));
-    const error = await errorOf(kube.waitForReady('default', names.resourceName, 60_000));
+    const error = await gkubeErrorOf(kube.waitForReady('default', names.resourceName, 60_000));
     expect(error.message).toMatch(/cannot start: CrashLoopBackOff/);
     expect(error.hint).toContain('missing DATABASE_URL');
   });

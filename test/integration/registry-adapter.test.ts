@@ -4,8 +4,9 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { createRegistry, manifestMediaTypes, type RegistryPort } from '../../src/adapters/registry.js';
-import { GkubeError } from '../../src/errors.js';
+import type { GkubeError } from '../../src/errors.js';
 import { freePort, glusterHost, mediaTypes, sha256, startRegistry, tempDir, type PushedImage, type TestRegistry } from '../harness/index.js';
+import { gkubeErrorOf } from '../helpers/errors.js';
 
 /** A tiny registry stand-in on loopback, for what the real docker-registry cannot be made to do. */
 interface FakeServer {
@@ -39,16 +40,6 @@ async function serve(handler: (req: IncomingMessage, res: ServerResponse, host: 
         server.close(() => resolve());
       }),
   };
-}
-
-async function failure(promise: Promise<unknown>): Promise<GkubeError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof GkubeError) return err;
-    throw err;
-  }
-  throw new Error('expected a GkubeError, got a result');
 }
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -92,7 +83,7 @@ describe('registry adapter against the real docker-registry', () => {
   });
 
   test('an invalid reference is exit 2 before any request', async () => {
-    const err = await failure(port.manifestDigest(`${registry.host}/Team/App:v1`));
+    const err = await gkubeErrorOf(port.manifestDigest(`${registry.host}/Team/App:v1`));
     expect(err.code).toBe('INVALID_INPUT');
     expect(err.exitCode).toBe(2);
   });
@@ -102,7 +93,7 @@ describe('registry adapter: unreachable and failing registries', () => {
   test('a port nobody listens on is exit 4 within the timeout', async () => {
     const host = `127.0.0.1:${await freePort()}`;
     const started = Date.now();
-    const err = await failure(createRegistry({ timeoutMs: 2_000 }).manifestDigest(`${host}/team/app:v1`));
+    const err = await gkubeErrorOf(createRegistry({ timeoutMs: 2_000 }).manifestDigest(`${host}/team/app:v1`));
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(err.code).toBe('DEPENDENCY_UNREACHABLE');
     expect(err.exitCode).toBe(4);
@@ -113,7 +104,7 @@ describe('registry adapter: unreachable and failing registries', () => {
     const server = await serve(() => undefined);
     try {
       const started = Date.now();
-      const err = await failure(createRegistry({ timeoutMs: 300 }).manifestDigest(`${server.host}/team/app:v1`));
+      const err = await gkubeErrorOf(createRegistry({ timeoutMs: 300 }).manifestDigest(`${server.host}/team/app:v1`));
       expect(Date.now() - started).toBeLessThan(2_000);
       expect(err.exitCode).toBe(4);
       expect(err.message).toContain('did not answer for');
@@ -142,7 +133,7 @@ describe('registry adapter: unreachable and failing registries', () => {
   test('a registry that keeps answering 500 is exit 4 after three tries', async () => {
     const server = await serve((req, res) => res.writeHead(500).end());
     try {
-      const err = await failure(createRegistry({ timeoutMs: 2_000 }).manifestDigest(`${server.host}/team/app:v1`));
+      const err = await gkubeErrorOf(createRegistry({ timeoutMs: 2_000 }).manifestDigest(`${server.host}/team/app:v1`));
       expect(err.exitCode).toBe(4);
       expect(err.message).toContain(`registry ${server.host} did not answer for ${server.host}/team/app:v1: HTTP 500, 3 tries`);
       expect(server.requests).toHaveLength(3);
@@ -161,7 +152,7 @@ describe('registry adapter: unreachable and failing registries', () => {
       expect(await createRegistry({ insecureHosts: [name] }).manifestDigest(`${name}:${portNumber}/team/app:v1`)).toBe(digest);
       expect(await createRegistry({ insecureHosts: [`${name}:${portNumber}`] }).manifestDigest(`${name}:${portNumber}/team/app:v1`)).toBe(digest);
       const seen = server.requests.length;
-      const err = await failure(createRegistry({ timeoutMs: 2_000 }).manifestDigest(`${name}:${portNumber}/team/app:v1`));
+      const err = await gkubeErrorOf(createRegistry({ timeoutMs: 2_000 }).manifestDigest(`${name}:${portNumber}/team/app:v1`));
       expect(err.exitCode).toBe(4);
       expect(err.message).toMatch(/: TLS failed \(ERR_SSL_[A-Z_]+\); nothing was changed$/);
       expect(err.hint).toContain('over https; a registry that serves plain http must be listed among the insecure registry hosts');
@@ -263,7 +254,7 @@ describe('registry adapter: credentials from the Docker config', () => {
 
   test('Basic: wrong credentials are exit 2, and the password appears nowhere', async () => {
     const path = await dockerConfig('basic-wrong', { auths: { [basic.host]: { auth: b64('ci:wrong-pw') } } });
-    const err = await failure(createRegistry({ dockerConfigPath: path }).manifestDigest(`${basic.host}/team/app:v1`));
+    const err = await gkubeErrorOf(createRegistry({ dockerConfigPath: path }).manifestDigest(`${basic.host}/team/app:v1`));
     expect(err.code).toBe('INVALID_CONFIG');
     expect(err.exitCode).toBe(2);
     expect(err.message).toBe(`registry ${basic.host} refused the credentials from ${path} for ${basic.host}/team/app:v1 (HTTP 401); nothing was changed`);
@@ -271,7 +262,7 @@ describe('registry adapter: credentials from the Docker config', () => {
   });
 
   test('Basic: no credentials at all is exit 2 saying so', async () => {
-    const err = await failure(createRegistry({ dockerConfigPath: join(dir, 'missing.json') }).manifestDigest(`${basic.host}/team/app:v1`));
+    const err = await gkubeErrorOf(createRegistry({ dockerConfigPath: join(dir, 'missing.json') }).manifestDigest(`${basic.host}/team/app:v1`));
     expect(err.exitCode).toBe(2);
     expect(err.message).toContain(`registry ${basic.host} requires credentials for ${basic.host}/team/app:v1 (HTTP 401) and gkube has none`);
     expect(err.hint).toContain('does not exist');
@@ -279,20 +270,20 @@ describe('registry adapter: credentials from the Docker config', () => {
 
   test('a credential helper named for the host is not run, and the hint says so', async () => {
     const path = await dockerConfig('helper', { auths: { [basic.host]: {} }, credHelpers: { [basic.host]: 'ecr-login' } });
-    const err = await failure(createRegistry({ dockerConfigPath: path }).manifestDigest(`${basic.host}/team/app:v1`));
+    const err = await gkubeErrorOf(createRegistry({ dockerConfigPath: path }).manifestDigest(`${basic.host}/team/app:v1`));
     expect(err.exitCode).toBe(2);
     expect(err.hint).toContain('docker-credential-ecr-login');
     expect(err.hint).toContain('does not run credential helpers');
 
     const store = await dockerConfig('store', { auths: { [basic.host]: {} }, credsStore: 'desktop' });
-    const err2 = await failure(createRegistry({ dockerConfigPath: store }).manifestDigest(`${basic.host}/team/app:v1`));
+    const err2 = await gkubeErrorOf(createRegistry({ dockerConfigPath: store }).manifestDigest(`${basic.host}/team/app:v1`));
     expect(err2.hint).toContain('docker-credential-desktop');
   });
 
   test('a Docker config that is not JSON is exit 2 without quoting the file', async () => {
     const path = join(dir, 'broken.json');
     await writeFile(path, `{"auths": {"x": {"auth": "${b64(`ci:${password}`)}"`);
-    const err = await failure(createRegistry({ dockerConfigPath: path }).manifestDigest(`${basic.host}/team/app:v1`));
+    const err = await gkubeErrorOf(createRegistry({ dockerConfigPath: path }).manifestDigest(`${basic.host}/team/app:v1`));
     expect(err.message).toBe(`the Docker config ${path} is not valid JSON`);
     expect(err.exitCode).toBe(2);
     expectNoSecret(err);
@@ -315,14 +306,14 @@ describe('registry adapter: credentials from the Docker config', () => {
 
   test('Bearer: without credentials an anonymous token is used where the registry allows it', async () => {
     expect(await createRegistry().manifestDigest(`${bearer.host}/public/app:v1`)).toBe(digest);
-    const err = await failure(createRegistry().manifestDigest(`${bearer.host}/team/app:v1`));
+    const err = await gkubeErrorOf(createRegistry().manifestDigest(`${bearer.host}/team/app:v1`));
     expect(err.exitCode).toBe(2);
     expect(err.message).toContain('requires credentials');
   });
 
   test('Bearer: wrong credentials are refused by the token service: exit 2, and the password appears nowhere', async () => {
     const path = await dockerConfig('bearer-wrong', { auths: { [bearer.host]: { username: 'ci', password: 'wrong-pw' } } });
-    const err = await failure(createRegistry({ dockerConfigPath: path }).manifestDigest(`${bearer.host}/team/app:v1`));
+    const err = await gkubeErrorOf(createRegistry({ dockerConfigPath: path }).manifestDigest(`${bearer.host}/team/app:v1`));
     expect(err.code).toBe('INVALID_CONFIG');
     expect(err.exitCode).toBe(2);
     expect(err.message).toContain(`registry ${bearer.host} refused the credentials from ${path}`);
@@ -336,7 +327,7 @@ describe('registry adapter: credentials from the Docker config', () => {
     });
     try {
       const path = await dockerConfig('cleartext', { auths: { [server.host]: { auth: b64(`ci:${password}`) } } });
-      const err = await failure(createRegistry({ dockerConfigPath: path }).manifestDigest(`${server.host}/team/app:v1`));
+      const err = await gkubeErrorOf(createRegistry({ dockerConfigPath: path }).manifestDigest(`${server.host}/team/app:v1`));
       expect(err.code).toBe('REFUSED');
       expect(err.exitCode).toBe(6);
       expectNoSecret(err);

@@ -3,7 +3,7 @@ import { Ajv } from 'ajv';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GkubeError } from '../../src/errors.js';
+import { gkubeErrorOf } from '../helpers/errors.js';
 import {
   configDigest,
   configSchema,
@@ -47,17 +47,6 @@ interface Case {
 async function load(c: Case): Promise<LoadedConfig> {
   const cwd = await workspace(c.yaml === undefined ? {} : { 'gkube.yaml': c.yaml });
   return loadConfig({ cwd, env: c.env ?? {}, sets: c.sets ?? [], flags: c.flags ?? {}, ...(c.file === undefined ? {} : { file: c.file }) });
-}
-
-/** The GkubeError loadConfig rejects with, or a failure if it resolves. */
-async function refusal(promise: Promise<unknown>): Promise<GkubeError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof GkubeError) return err;
-    throw err;
-  }
-  throw new Error('expected loadConfig to reject');
 }
 
 const defaultConfig: AppConfig = {
@@ -411,7 +400,7 @@ const badInputs: [string, Case, string, string?][] = [
 describe('each bad input gives exactly one line, exit 2', () => {
   // Every row gets four cells: jest passes a `done` callback to a test function with more parameters than cells.
   test.each(badInputs.map(([name, c, message, hint]) => [name, c, message, hint] as const))('%s', async (_name, c, message, hint) => {
-    const err = await refusal(load(c));
+    const err = await gkubeErrorOf(load(c));
     expect(err.message).toBe(message);
     expect(err.code).toBe('INVALID_CONFIG');
     expect(err.exitCode).toBe(2);
@@ -423,7 +412,7 @@ describe('each bad input gives exactly one line, exit 2', () => {
 
   test('an explicit --config that is missing is an error (a missing default file is not)', async () => {
     const cwd = await workspace();
-    const err = await refusal(loadConfig({ cwd, file: 'deploy/gkube.yaml', env: {}, sets: [], flags: {} }));
+    const err = await gkubeErrorOf(loadConfig({ cwd, file: 'deploy/gkube.yaml', env: {}, sets: [], flags: {} }));
     expect(err.message).toBe('deploy/gkube.yaml: file not found (given with --config)');
     expect(err.hint).toBe(`relative paths are resolved against ${cwd}`);
     expect(err.exitCode).toBe(2);
@@ -431,35 +420,35 @@ describe('each bad input gives exactly one line, exit 2', () => {
 
   test('an explicit --config with a YAML error names that file', async () => {
     const cwd = await workspace({ 'ci/app.yaml': 'namespace: a\ninit: [one\n' });
-    const err = await refusal(loadConfig({ cwd, file: 'ci/app.yaml', env: {}, sets: [], flags: {} }));
+    const err = await gkubeErrorOf(loadConfig({ cwd, file: 'ci/app.yaml', env: {}, sets: [], flags: {} }));
     expect(err.message).toBe('ci/app.yaml: line 3, column 1: not valid YAML: flow sequence in block collection must be sufficiently indented and end with a ]');
   });
 
   test('a file over 1 MiB is refused unread', async () => {
-    const err = await refusal(load({ yaml: `namespace: a\n${'#'.repeat(2 * 1024 * 1024)}\n` }));
+    const err = await gkubeErrorOf(load({ yaml: `namespace: a\n${'#'.repeat(2 * 1024 * 1024)}\n` }));
     expect(err.message).toBe('gkube.yaml: is 2.0 MiB; a gkube.yaml may be at most 1 MiB');
     expect(err.hint).toBe('is --config pointing at the right file?');
   });
 
   test('a file one byte over 1 MiB is refused', async () => {
-    const err = await refusal(load({ yaml: '#'.repeat(maxConfigFileBytes) + '\n' }));
+    const err = await gkubeErrorOf(load({ yaml: '#'.repeat(maxConfigFileBytes) + '\n' }));
     expect(err.message).toBe('gkube.yaml: is 1.0 MiB; a gkube.yaml may be at most 1 MiB');
   });
 
   test('a directory named gkube.yaml is refused', async () => {
     const cwd = await workspace({ 'gkube.yaml/inner': 'x' });
-    const err = await refusal(loadConfig({ cwd, env: {}, sets: [], flags: {} }));
+    const err = await gkubeErrorOf(loadConfig({ cwd, env: {}, sets: [], flags: {} }));
     expect(err.message).toBe('gkube.yaml: is a directory, not a file');
   });
 
   test('a file that is not UTF-8 is refused', async () => {
     const cwd = await workspace({ 'gkube.yaml': Buffer.from([0x6e, 0x73, 0x3a, 0x20, 0xff, 0xfe, 0x0a]) });
-    const err = await refusal(loadConfig({ cwd, env: {}, sets: [], flags: {} }));
+    const err = await gkubeErrorOf(loadConfig({ cwd, env: {}, sets: [], flags: {} }));
     expect(err.message).toBe('gkube.yaml: is not UTF-8 text');
   });
 
   test('several problems: the first in file order, the count of the rest in the hint', async () => {
-    const err = await refusal(
+    const err = await gkubeErrorOf(
       load({
         yaml: 'namespace: Bad\ncontainer:\n  port: 0\nttl: never\n',
         env: { GKUBE_TAG_POLICY: 'x' },
@@ -473,16 +462,16 @@ describe('each bad input gives exactly one line, exit 2', () => {
   });
 
   test('file problems are reported in the order they appear in the file', async () => {
-    const err = await refusal(load({ yaml: 'ttl: never\nnamespace: Bad\n' }));
+    const err = await gkubeErrorOf(load({ yaml: 'ttl: never\nnamespace: Bad\n' }));
     expect(err.message).toBe('gkube.yaml: ttl: must be a positive duration like 90s, 10m or 1h30m (got "never")');
     expect(err.hint).toBe('1 more configuration problem after this one');
   });
 
   test('the order is stable from run to run', async () => {
     const c: Case = { yaml: 'container:\n  port: x\n  runAsUser: -1\nstorage:\n  size: big\n', sets: ['ttl=0s'] };
-    const first = await refusal(load(c));
+    const first = await gkubeErrorOf(load(c));
     for (let i = 0; i < 3; i++) {
-      const again = await refusal(load(c));
+      const again = await gkubeErrorOf(load(c));
       expect([again.message, again.hint]).toEqual([first.message, first.hint]);
     }
   });
@@ -501,7 +490,7 @@ describe('secrets in container.env are never echoed', () => {
     ['a bad key next to a secret', { yaml: `container:\n  env:\n    API_TOKEN: ${secret}\n    bad-name: x\n` }, 'gkube.yaml: container.env.bad-name: must be an environment variable name: letters, digits and _, not starting with a digit'],
     ['a YAML error in a secret', { yaml: `container:\n  env:\n    API_TOKEN: "${secret}\n` }, 'gkube.yaml: line 4, column 1: not valid YAML: missing closing "quote'],
   ])('%s', async (_name, c, message) => {
-    const err = await refusal(load(c));
+    const err = await gkubeErrorOf(load(c));
     expect(err.message).toBe(message);
     expect(`${err.message}\n${err.hint ?? ''}`).not.toMatch(/12345|hunter2/);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { jobNameFromKey, jobNames } from '../../src/jobs/naming.js';
-import { GkubeError } from '../../src/errors.js';
+import { gkubeErrorFrom } from '../helpers/errors.js';
 
 const dns1123Label = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -61,14 +61,8 @@ describe('jobNames', () => {
     ['bad\nname', 'job: the job name contains a control character (newline, tab, …)'],
     [' padded', 'job: the job name starts or ends with white space'],
   ])('refuses %j', (name, message) => {
-    let error: unknown;
-    try {
-      jobNames(name);
-    } catch (err) {
-      error = err;
-    }
-    expect(error).toBeInstanceOf(GkubeError);
-    expect((error as GkubeError).message).toBe(message);
-    expect((error as GkubeError).exitCode).toBe(2);
+    const error = gkubeErrorFrom(() => jobNames(name));
+    expect(error.message).toBe(message);
+    expect(error.exitCode).toBe(2);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { highest, imageTagFor, imageTagOf } from '../../src/deploy/tags.js';
-import { GkubeError } from '../../src/errors.js';
+import { gkubeErrorFrom } from '../helpers/errors.js';
 
 const commit = '0123456789abcdef0123456789abcdef01234567';
 const imageTagRe = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
@@ -22,15 +22,9 @@ describe('imageTagFor', () => {
     ['exact', [], 'v1.0.0', 'tag policy exact: commit 0123456789ab has no git tag; nothing was changed'],
     ['nearest', [], undefined, 'tag policy nearest: no git tag at or before commit 0123456789ab; nothing was changed'],
   ] as const)('%s refuses (exit 2): tags %j, nearest %s', (policy, tagsAtCommit, nearestTag, message) => {
-    let error: unknown;
-    try {
-      imageTagFor(policy, { commit, tagsAtCommit: [...tagsAtCommit], ...(nearestTag ? { nearestTag } : {}) });
-    } catch (err) {
-      error = err;
-    }
-    expect(error).toBeInstanceOf(GkubeError);
-    expect((error as GkubeError).message).toBe(message);
-    expect((error as GkubeError).exitCode).toBe(2);
+    const error = gkubeErrorFrom(() => imageTagFor(policy, { commit, tagsAtCommit: [...tagsAtCommit], ...(nearestTag ? { nearestTag } : {}) }));
+    expect(error.message).toBe(message);
+    expect(error.exitCode).toBe(2);
   });
 });
 
