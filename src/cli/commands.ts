@@ -118,7 +118,7 @@ export const commandSpecs: CommandSpec[] = [
       ['--max-delete <n>', 'refuse to remove more than this many in one run', '10'],
     ],
   },
-  { name: 'doctor', summary: 'check etcd, the API server, Gluster and the registry, and RBAC', load: async () => (await import('./jobs.js')).doctor },
+  { name: 'doctor', summary: 'check gkube.yaml, etcd (latency, leader, record count) and the Kubernetes API', load: async () => (await import('./jobs.js')).doctor },
   {
     name: 'unlock',
     args: '[job]',
