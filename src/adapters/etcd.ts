@@ -1,7 +1,7 @@
 // The etcd edge: a small verb-shaped port over the etcd3 client. Every call carries a deadline; nothing
 // is retried here (the client's own retry is off), so a write whose outcome is unknown is never repeated
 // blindly — callers re-read first.
-import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, GRPCCancelledError, GRPCInvalidArgumentError, EtcdAuthenticationFailedError, EtcdPermissionDeniedError, GRPCUnauthenticatedError, EtcdLeaseInvalidError, type Lease, type IOptions } from 'etcd3';
+import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, GRPCCancelledError, GRPCInvalidArgumentError, GRPCGenericError, EtcdAuthenticationFailedError, EtcdPermissionDeniedError, GRPCUnauthenticatedError, EtcdLeaseInvalidError, type Lease, type IOptions } from 'etcd3';
 import { noop } from 'cockatiel';
 import { GkubeError } from '../errors.js';
 
@@ -81,7 +81,8 @@ export function connectEtcd(connection: EtcdConnection): EtcdPort {
     };
     if (!connection.tls.ca) delete (options.credentials as { rootCertificate?: Buffer }).rootCertificate;
   }
-  if (connection.auth) options.auth = { username: connection.auth.username, password: connection.auth.password, callOptions: { deadline: Date.now() + connection.callTimeoutMs } };
+  // A factory, so that a re-authentication late in a long run gets a fresh deadline.
+  if (connection.auth) options.auth = { username: connection.auth.username, password: connection.auth.password, callOptions: () => ({ deadline: Date.now() + connection.callTimeoutMs }) };
   return new Etcd3Port(new Etcd3(options), connection);
 }
 
@@ -223,7 +224,7 @@ class Etcd3Port implements EtcdPort {
 function translate(err: unknown, connection: EtcdConnection): unknown {
   const where = connection.endpoints.join(',');
   if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError || err instanceof GRPCCancelledError) {
-    return new GkubeError('DEPENDENCY_UNREACHABLE', `etcd at ${where} did not answer within ${Math.round(connection.callTimeoutMs / 1000)}s; nothing was changed`, {
+    return new GkubeError('DEPENDENCY_UNREACHABLE', `etcd at ${where} is unreachable (no answer within ${Math.round(connection.callTimeoutMs / 1000)}s); nothing was changed`, {
       hint: 'check --etcd-endpoints (or GKUBE_ETCD_ENDPOINTS / ETCDCTL_ENDPOINTS) and that etcd is running',
       cause: err,
     });
@@ -238,6 +239,13 @@ function translate(err: unknown, connection: EtcdConnection): unknown {
   // etcd3 has no class for it, so the text is the one thing to go by here, at the edge.
   if (err instanceof GRPCInvalidArgumentError && /user name is empty/.test(err.message)) {
     return new GkubeError('INVALID_CONFIG', `etcd at ${where} requires a user and none was given`, { hint: 'set ETCDCTL_USER (user:password, or the user with ETCDCTL_PASSWORD)', cause: err });
+  }
+  // Any other gRPC failure means what answered is not a working etcd (a proxy, a web server, a broken member).
+  if (err instanceof GRPCGenericError) {
+    return new GkubeError('DEPENDENCY_UNREACHABLE', `etcd at ${where} did not answer as etcd (${err.message.split('\n')[0]}); nothing was changed`, {
+      hint: 'check that --etcd-endpoints (or GKUBE_ETCD_ENDPOINTS / ETCDCTL_ENDPOINTS) names etcd client URLs',
+      cause: err,
+    });
   }
   return err;
 }

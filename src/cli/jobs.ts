@@ -1,5 +1,8 @@
 // Thin adapters for the job commands: options → context → one action → render.
-import { writeFile } from 'node:fs/promises';
+import { access, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { redact } from '../output/redact.js';
 import { GkubeError, ExitCode } from '../errors.js';
 import { parseDuration } from '../config/duration.js';
 import { deleteJob } from '../jobs/delete.js';
@@ -18,11 +21,14 @@ type Rendered = { data: unknown; text: string; exitCode?: number };
 function command(action: (ctx: Awaited<ReturnType<typeof buildContext>>, invocation: CommandInvocation) => Promise<Rendered>): CommandHandler {
   return async (invocation) => {
     const options = invocation.options as unknown as GlobalOptions;
+    // Checked before anything is done, so that an unwritable path never follows a change.
+    if (options.summaryFile) await checkWritable(options.summaryFile, invocation.cli.cwd);
     const ctx = await buildContext(invocation);
     try {
       const result = await action(ctx, invocation);
-      const json = JSON.stringify(result.data, null, 2) + '\n';
-      invocation.cli.stdout.write(options.output === 'json' ? json : result.text);
+      // Records hold what Jenkins gave (build URLs may carry credentials): mask on every way out.
+      const json = redact(JSON.stringify(result.data, null, 2)) + '\n';
+      invocation.cli.stdout.write(options.output === 'json' ? json : redact(result.text));
       if (options.summaryFile) await writeSummary(options.summaryFile, json);
       return result.exitCode ?? ExitCode.ok;
     } finally {
@@ -31,11 +37,21 @@ function command(action: (ctx: Awaited<ReturnType<typeof buildContext>>, invocat
   };
 }
 
+async function checkWritable(file: string, cwd: string): Promise<void> {
+  const dir = dirname(resolve(cwd, file));
+  try {
+    await access(dir, constants.W_OK);
+  } catch (err) {
+    throw new GkubeError('INVALID_INPUT', `--summary-file: cannot write ${file}: directory ${dir} is not writable (${(err as NodeJS.ErrnoException).code ?? 'error'}); nothing was changed`);
+  }
+}
+
 async function writeSummary(file: string, json: string): Promise<void> {
   try {
     await writeFile(file, json);
   } catch (err) {
-    throw new GkubeError('INVALID_INPUT', `--summary-file: cannot write ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    // The command itself has finished by now: say so, and do not call it invalid input.
+    throw new GkubeError('OPERATION_FAILED', `the command finished (its result is above), but --summary-file ${file} could not be written (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
 }
 

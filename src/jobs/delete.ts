@@ -7,11 +7,12 @@ import type { JobNames } from './naming.js';
 import { notFound } from './read.js';
 import { JobRegistry } from './registry.js';
 
-/** What `gkube delete` removed and kept. */
+/** What `gkube delete` removed, kept, and found already gone. */
 export interface DeleteResult {
   job: string;
   removed: string[];
   kept: string[];
+  alreadyGone: string[];
 }
 
 /**
@@ -40,22 +41,25 @@ export async function deleteJob(ctx: Context, names: JobNames, options: { keepSt
     if (!stored) throw notFound(names);
     const { record } = stored;
     stored = await registry.write(names, stored, { ...record, status: { ...record.status, phase: 'deleting', reason: `gkube delete by ${ctx.identity.id}`, updatedAt: timestamp(ctx.clock) } }, { fence: lock.fence });
-    const result: DeleteResult = { job: names.name, removed: [], kept: [] };
+    const result: DeleteResult = { job: names.name, removed: [], kept: [], alreadyGone: [] };
     const ns = record.spec.namespace;
     if (record.status.pod) {
-      const gone = await kube!.deletePod(ns, record.status.pod);
-      result.removed.push(`pod ${ns}/${record.status.pod}${gone ? '' : ' (was already gone)'}`);
-      ctx.progress(`deleted pod ${ns}/${record.status.pod}`);
+      const what = `pod ${ns}/${record.status.pod}`;
+      if (await kube!.deletePod(ns, record.status.pod)) {
+        result.removed.push(what);
+        ctx.progress(`deleted ${what}`);
+      } else result.alreadyGone.push(what);
     }
     if (record.status.pvc) {
-      if (keep) result.kept.push(`persistentvolumeclaim ${ns}/${record.status.pvc}`);
-      else {
-        const gone = await kube!.deleteClaim(ns, record.status.pvc);
-        result.removed.push(`persistentvolumeclaim ${ns}/${record.status.pvc}${gone ? '' : ' (was already gone)'}`);
-        ctx.progress(`deleted persistentvolumeclaim ${ns}/${record.status.pvc}`);
-      }
+      const what = `persistentvolumeclaim ${ns}/${record.status.pvc}`;
+      if (keep) result.kept.push(what);
+      else if (await kube!.deleteClaim(ns, record.status.pvc)) {
+        // Kubernetes removes the claim once the pod is gone (pvc-protection), and its volume by the class's reclaim policy.
+        result.removed.push(what);
+        ctx.progress(`deleted ${what}`);
+      } else result.alreadyGone.push(what);
     }
-    if (record.status.volume) (keep ? result.kept : result.removed).push(`volume ${record.status.volume}`);
+    if (record.status.volume && keep) result.kept.push(`volume ${record.status.volume}`);
     await registry.remove(names, stored, lock.fence);
     result.removed.push(`record and history of job ${names.name}`);
     return result;

@@ -9,6 +9,8 @@ export interface Check {
   detail: string;
   /** The exit code this failure maps to (4: unreachable, 2: configuration). */
   exitCode?: number;
+  /** Not run (nothing to check), which is not a failure. */
+  skipped?: boolean;
 }
 
 /** Checks the app configuration, reaches etcd (latency, leader, the prefix's record count) and, when configured, the Kubernetes API. */
@@ -21,13 +23,23 @@ export async function doctor(ctx: Context): Promise<{ checks: Check[] }> {
     checks.push(failed('config', err));
   }
   const etcd = ctx.etcd();
+  let etcdOk = false;
   try {
     const status = await etcd.status();
+    etcdOk = status.hasLeader;
     checks.push({ name: 'etcd', ok: status.hasLeader, detail: `${etcd.endpoints.join(',')}: etcd ${status.version}, ${status.hasLeader ? 'has a leader' : 'NO LEADER'}, ${status.latencyMs} ms` });
-    const records = await new JobRegistry(etcd, ctx.prefix).list();
-    checks.push({ name: 'records', ok: true, detail: `${records.length} job record${records.length === 1 ? '' : 's'} under ${ctx.prefix}` });
   } catch (err) {
     checks.push(failed('etcd', err));
+  }
+  if (etcdOk) {
+    try {
+      const { records, unreadable } = await new JobRegistry(etcd, ctx.prefix).listAll();
+      const detail = `${records.length} job record${records.length === 1 ? '' : 's'} under ${ctx.prefix}`;
+      if (unreadable.length === 0) checks.push({ name: 'records', ok: true, detail });
+      else checks.push({ name: 'records', ok: false, detail: `${detail}; ${unreadable.length} unreadable: ${unreadable[0]!.message}`, exitCode: 5 });
+    } catch (err) {
+      checks.push(failed('records', err));
+    }
   }
   const kube = (() => {
     try {
@@ -46,7 +58,7 @@ export async function doctor(ctx: Context): Promise<{ checks: Check[] }> {
       checks.push(failed('kubernetes', err));
     }
   } else if (!checks.some((c) => c.name === 'kubernetes')) {
-    checks.push({ name: 'kubernetes', ok: true, detail: 'not configured (no --kubeconfig, KUBECONFIG or in-cluster service account); skipped' });
+    checks.push({ name: 'kubernetes', ok: true, skipped: true, detail: 'not configured (no --kubeconfig, KUBECONFIG or in-cluster service account)' });
   }
   return { checks };
 }

@@ -137,7 +137,7 @@ function held(etcd: EtcdPort, key: string, createRevision: string, holder: LockH
 function busy(names: JobNames, holder: LockHolder | undefined, waitMs: number): GkubeError {
   const who = holder ? describeHolder(holder) : 'another run';
   return new GkubeError('JOB_LOCKED', `job ${names.name} is locked by ${who}; waited ${formatDuration(waitMs)}; nothing was changed`, {
-    hint: holder?.buildUrl ? `see ${holder.buildUrl}; wait longer with --wait-lock, or if that build is gone: gkube unlock ${quote(names.name)}` : `wait longer with --wait-lock, or if that run is gone: gkube unlock ${quote(names.name)}`,
+    hint: `${holder?.buildUrl ? `see ${holder.buildUrl}; ` : ''}wait longer with --wait-lock; a run that died frees the lock within seconds by itself; to free it now: gkube unlock ${quote(names.name)}${holder ? ` --force ${quote(holder.id)}` : ''}`,
   });
 }
 

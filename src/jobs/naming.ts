@@ -32,7 +32,7 @@ export function jobNameFromKey(key: string): string {
 function validJobName(raw: string, field: string): string {
   const name = raw.normalize('NFC');
   if (name.trim() === '') {
-    throw new GkubeError('INVALID_INPUT', `${field}: the job name is empty`, { hint: 'pass --job NAME, or run inside Jenkins where JOB_NAME is set' });
+    throw new GkubeError('INVALID_INPUT', `${field}: the job name is empty`, { hint: 'name the job, or run inside Jenkins where JOB_NAME is set' });
   }
   const bytes = Buffer.byteLength(name, 'utf8');
   if (bytes > maxJobNameBytes) {

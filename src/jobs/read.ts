@@ -37,9 +37,12 @@ export interface JobDescription {
 }
 
 /** Every job gkube knows, by name. */
-export async function listJobs(ctx: Context): Promise<{ jobs: JobSummary[] }> {
-  const records = await new JobRegistry(ctx.etcd(), ctx.prefix).list();
+export async function listJobs(ctx: Context): Promise<{ jobs: JobSummary[]; unreadable: string[] }> {
+  // One damaged key must not hide every other job: list the readable ones and name the rest.
+  const { records, unreadable } = await new JobRegistry(ctx.etcd(), ctx.prefix).listAll();
+  for (const err of unreadable) ctx.progress(`warning: ${err.message}`);
   return {
+    unreadable: unreadable.map((e) => e.message),
     jobs: records.map((r) => ({
       job: r.job,
       kind: r.kind,

@@ -79,8 +79,22 @@ export interface HistoryEntry {
 
 /** Parses a stored record, refusing layouts this gkube does not know. */
 export function decodeRecord(key: string, value: Buffer): JobRecord {
-  const parsed = decode(key, value);
-  return parsed as unknown as JobRecord;
+  const r = decode(key, value) as Record<string, any>;
+  const problem =
+    typeof r['job'] !== 'string' ? 'job' :
+    typeof r['resourceName'] !== 'string' ? 'resourceName' :
+    r['kind'] !== 'job' && r['kind'] !== 'env' ? 'kind' :
+    typeof r['spec']?.namespace !== 'string' ? 'spec.namespace' :
+    typeof r['spec']?.storage?.provider !== 'string' ? 'spec.storage.provider' :
+    typeof r['status']?.phase !== 'string' ? 'status.phase' :
+    typeof r['status']?.revision !== 'number' ? 'status.revision' :
+    undefined;
+  if (problem) {
+    throw new GkubeError('INCONSISTENT_STATE', `etcd key ${key} is not a complete job record (${problem} is missing or of the wrong type); gkube will not act on it`, {
+      hint: 'inspect it with etcdctl get; if no gkube wrote it, remove it',
+    });
+  }
+  return r as JobRecord;
 }
 
 /** Parses a stored history entry, refusing layouts this gkube does not know. */

@@ -37,14 +37,30 @@ export class JobRegistry {
     return kv ? { record: decodeRecord(kv.key, kv.value), modRevision: kv.modRevision } : undefined;
   }
 
-  /** Every job record under the prefix, sorted by job name. */
+  /** Every job record under the prefix, sorted by job name; a record gkube cannot read makes it throw. */
   async list(): Promise<JobRecord[]> {
+    const { records, unreadable } = await this.listAll();
+    if (unreadable[0]) throw unreadable[0];
+    return records;
+  }
+
+  /** Every readable job record, sorted by job name, and an error for each key that holds no readable record. */
+  async listAll(): Promise<{ records: JobRecord[]; unreadable: GkubeError[] }> {
     const base = jobsPrefix(this.prefix);
     const kvs = await this.etcd.list(base);
-    return kvs
-      .filter((kv) => !kv.key.slice(base.length).includes('/'))
-      .map((kv) => decodeRecord(kv.key, kv.value))
-      .sort((a, b) => (a.job < b.job ? -1 : a.job > b.job ? 1 : 0));
+    const records: JobRecord[] = [];
+    const unreadable: GkubeError[] = [];
+    for (const kv of kvs) {
+      if (kv.key.slice(base.length).includes('/')) continue;
+      try {
+        records.push(decodeRecord(kv.key, kv.value));
+      } catch (err) {
+        if (!(err instanceof GkubeError)) throw err;
+        unreadable.push(err);
+      }
+    }
+    records.sort((a, b) => (a.job < b.job ? -1 : a.job > b.job ? 1 : 0));
+    return { records, unreadable };
   }
 
   /** The job's history, oldest first. */

@@ -71,7 +71,7 @@ export function describeText(d: JobDescription): string {
 
 /** `gkube delete`. */
 export function deleteText(r: DeleteResult): string {
-  return [...r.removed.map((x) => `removed ${x}`), ...r.kept.map((x) => `kept ${x}`)].join('\n') + '\n';
+  return [...r.removed.map((x) => `removed ${x}`), ...r.kept.map((x) => `kept ${x}`), ...r.alreadyGone.map((x) => `${x} was already gone`)].join('\n') + '\n';
 }
 
 /** `gkube unlock`. */
@@ -81,7 +81,7 @@ export function unlockText(job: string, freed: LockHolder | null): string {
 
 /** `gkube doctor`. */
 export function doctorText(checks: Check[]): string {
-  return table(['CHECK', 'RESULT', 'DETAIL'], checks.map((c) => [c.name, c.ok ? 'ok' : 'FAILED', c.detail]));
+  return table(['CHECK', 'RESULT', 'DETAIL'], checks.map((c) => [c.name, c.skipped ? 'skipped' : c.ok ? 'ok' : 'FAILED', c.detail]));
 }
 
 function indent(text: string): string {

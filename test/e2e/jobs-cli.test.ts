@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import * as k8s from '@kubernetes/client-node';
 import { connectEtcd, type EtcdPort } from '../../src/adapters/etcd.js';
@@ -83,6 +83,7 @@ describe('read commands', () => {
         job, kind: 'job', phase: 'ready', namespace: 'default', pod: jobNames(job).resourceName, imageTag: 'v1.0.0', gitTag: 'v1.0.0',
         commit: 'a'.repeat(40), revision: 1, updatedAt: '2026-11-22T10:05:00Z', expiresAt: null,
       }],
+      unreadable: [],
     });
   });
 
@@ -132,6 +133,46 @@ describe('read commands', () => {
     const none = await execa(gkube, ['history'], { reject: false, env: { GKUBE_ETCD_ENDPOINTS: etcd.endpoints[0]! }, extendEnv: false });
     expect(none.exitCode).toBe(2);
     expect(none.stderr.split('\n')[0]).toBe('error: JOB: no job named; give it as an argument or run inside Jenkins (JOB_NAME)');
+  });
+
+  test('credentials in stored URLs are masked in every output', async () => {
+    const name = 'secret/urls';
+    const names = jobNames(name);
+    const leaky = { ...entry, build: { number: '8', url: 'https://jenkins-user:s3cret-token@jenkins.invalid/job/8/' } };
+    await new JobRegistry(port, prefix).write(names, undefined, seedRecord(name, { build: leaky.build }), { history: leaky });
+    const summary = join(await temp.make('summary'), 'history.json');
+    for (const args of [['history', name, '-o', 'json', '--summary-file', summary], ['history', name], ['get', name], ['get', name, '-o', 'json'], ['describe', name, '-o', 'json'], ['list', '-o', 'json']]) {
+      const r = await run(args);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).not.toContain('s3cret-token');
+    }
+    expect(await readFile(summary, 'utf8')).not.toContain('s3cret-token');
+    expect(await readFile(summary, 'utf8')).toContain('https://***@jenkins.invalid/job/8/');
+    await run(['delete', name]);
+  });
+
+  test('one damaged record does not hide the others from list; it is named on stderr', async () => {
+    const key = `${prefix}/jobs/${jobNames('damaged').key}`;
+    await port.txn([{ key, target: 'Create', op: '==', value: 0 }], [{ put: key, value: JSON.stringify({ version: 1, job: 'damaged' }) }]);
+    const r = await run(['list', '-o', 'json']);
+    expect(r.exitCode).toBe(0);
+    const listed = JSON.parse(r.stdout) as { jobs: Array<{ job: string }>; unreadable: string[] };
+    expect(listed.jobs.map((j) => j.job)).toContain(job);
+    expect(listed.unreadable).toEqual([`etcd key ${key} is not a complete job record (resourceName is missing or of the wrong type); gkube will not act on it`]);
+    expect(r.stderr).toBe(`warning: ${listed.unreadable[0]}`);
+    const get = await run(['get', 'damaged']);
+    expect(get.exitCode).toBe(5);
+    await port.txn([{ key, target: 'Create', op: '!=', value: 0 }], [{ delete: key }]);
+  });
+
+  test('an unwritable --summary-file is refused before anything changes', async () => {
+    const names = jobNames('summary/first');
+    await new JobRegistry(port, prefix).write(names, undefined, seedRecord('summary/first', {}));
+    const r = await run(['delete', 'summary/first', '--summary-file', '/nonexistent/dir/s.json']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.split('\n')[0]).toBe('error: --summary-file: cannot write /nonexistent/dir/s.json: directory /nonexistent/dir is not writable (ENOENT); nothing was changed');
+    expect(await new JobRegistry(port, prefix).get(names)).toBeDefined();
+    expect((await run(['delete', 'summary/first'])).exitCode).toBe(0);
   });
 
   test('an unknown job is one line and exit 2', async () => {
@@ -199,8 +240,9 @@ describe('delete', () => {
     expect(r.exitCode).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({
       job: name,
-      removed: [`pod default/${names.resourceName} (was already gone)`, `record and history of job ${name}`],
+      removed: [`record and history of job ${name}`],
       kept: [`persistentvolumeclaim default/${names.resourceName}`],
+      alreadyGone: [`pod default/${names.resourceName}`],
     });
     expect(await new JobRegistry(port, prefix).get(names)).toBeUndefined();
     expect((await core.readNamespacedPersistentVolumeClaim({ name: names.resourceName, namespace: 'default' })).metadata?.name).toBe(names.resourceName);

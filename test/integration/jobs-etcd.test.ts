@@ -147,7 +147,7 @@ describe('etcd unreachable', () => {
     const r = await execa(gkube, ['list', '--etcd-endpoints', endpoint], { reject: false });
     expect(r.exitCode).toBe(4);
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(r.stderr.split('\n')[0]).toBe(`error: etcd at ${endpoint} did not answer within 5s; nothing was changed`);
+    expect(r.stderr.split('\n')[0]).toBe(`error: etcd at ${endpoint} is unreachable (no answer within 5s); nothing was changed`);
   });
 
   test('gkube exits 4 when the etcd it was using is stopped', async () => {
