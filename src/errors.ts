@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'LOCK_LOST'
   | 'JOB_LOCKED'
   | 'DEPENDENCY_UNREACHABLE'
+  | 'OUTCOME_UNKNOWN'
   | 'INCONSISTENT_STATE'
   | 'REFUSED'
   | 'INTERNAL';
@@ -39,6 +40,7 @@ const exitCodeFor: Record<ErrorCode, ExitCodeValue> = {
   LOCK_LOST: ExitCode.failed,
   JOB_LOCKED: ExitCode.busy,
   DEPENDENCY_UNREACHABLE: ExitCode.unreachable,
+  OUTCOME_UNKNOWN: ExitCode.unreachable,
   INCONSISTENT_STATE: ExitCode.inconsistent,
   REFUSED: ExitCode.refused,
   INTERNAL: ExitCode.failed,

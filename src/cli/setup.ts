@@ -40,8 +40,10 @@ export async function buildContext(invocation: CommandInvocation): Promise<Conte
   const prefix = etcdPrefix(options, env);
   const kubeconfig = options.kubeconfig ?? firstPath(env['KUBECONFIG']);
   const inCluster = env['KUBERNETES_SERVICE_HOST'] !== undefined;
-  // The SDKs are loaded here, by the commands that need them, never at start-up.
-  const [{ connectEtcd }, { connectKube }] = await Promise.all([import('../adapters/etcd.js'), import('../adapters/kube.js')]);
+  // The SDKs are loaded here, by the commands that need them, never at start-up; the Kubernetes client
+  // only when there is a cluster to talk to.
+  const hasCluster = Boolean(kubeconfig) || inCluster;
+  const [{ connectEtcd }, kubeModule] = await Promise.all([import('../adapters/etcd.js'), hasCluster ? import('../adapters/kube.js') : Promise.resolve(undefined)]);
   let etcd: EtcdPort | undefined;
   let kube: KubePort | undefined;
   const { loadConfig } = await import('../config/index.js');
@@ -63,8 +65,8 @@ export async function buildContext(invocation: CommandInvocation): Promise<Conte
     etcd: () => (etcd ??= connectEtcd(connection)),
     prefix,
     kube: () => {
-      if (!kubeconfig && !inCluster) return undefined;
-      return (kube ??= connectKube({ ...(kubeconfig ? { kubeconfig } : {}), ...(options.context ? { context: options.context } : {}), callTimeoutMs: kubeCallTimeoutMs }));
+      if (!kubeModule) return undefined;
+      return (kube ??= kubeModule.connectKube({ ...(kubeconfig ? { kubeconfig } : {}), ...(options.context ? { context: options.context } : {}), callTimeoutMs: kubeCallTimeoutMs }));
     },
     clock: systemClock,
     identity: identity(env),

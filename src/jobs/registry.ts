@@ -127,12 +127,19 @@ export class JobRegistry {
   }
 
   private async readBack(names: JobNames, original: GkubeError): Promise<StoredRecord | undefined> {
-    const deadline = Date.now() + 20_000;
+    // Long enough for an election after a leader dies; short enough that a dead etcd still ends the run soon.
+    const deadline = Date.now() + 8_000;
     for (;;) {
       try {
         return await this.get(names);
       } catch (err) {
-        if (!(err instanceof GkubeError && err.code === 'DEPENDENCY_UNREACHABLE') || Date.now() > deadline) throw original;
+        if (!(err instanceof GkubeError && err.code === 'DEPENDENCY_UNREACHABLE')) throw err;
+        if (Date.now() > deadline) {
+          throw new GkubeError('OUTCOME_UNKNOWN', `etcd stopped answering while gkube wrote the record of job ${names.name}; the write may or may not have landed`, {
+            hint: 'rerun once etcd answers: gkube reads the record before it writes again',
+            cause: original,
+          });
+        }
         await new Promise((r) => setTimeout(r, 250));
       }
     }

@@ -97,6 +97,29 @@ describe('job registry and locks on one etcd', () => {
     expect(stored!.record.status).toMatchObject({ revision: 2, reason: 'last writer build-b' });
   });
 
+  test('a holder working longer than the lease TTL keeps its lock (keep-alive), and the waiter gets it after', async () => {
+    const a = holderProcess(etcd.endpoints, '/t8', 'long', 14_000, 0, 'build-long-work');
+    await waitUntil('A to take the lock', async () => Boolean(a.has('acquired')));
+    const b = holderProcess(etcd.endpoints, '/t8', 'long', 0, 30_000, 'build-after');
+    const [ra, rb] = await Promise.all([a.proc, b.proc]);
+    expect(ra.exitCode).toBe(0);
+    expect(rb.exitCode).toBe(0);
+    // B got the lock only after A, which held it past its 10 s TTL, wrote and let go.
+    expect(Number(b.has('acquired')!.split(' ')[1])).toBeGreaterThanOrEqual(Number(a.has('wrote')!.split(' ')[1]));
+  }, 40_000);
+
+  test('gkube itself waits for a held job lock, then exits 3 naming the holder', async () => {
+    await new JobRegistry(port, '/gkube/v1').write(jobNames('team/locked'), undefined, record('team/locked'));
+    const a = holderProcess(etcd.endpoints, '/gkube/v1', 'team/locked', 6_000, 0, 'jenkins-team-locked-5');
+    await waitUntil('A to take the lock', async () => Boolean(a.has('acquired')));
+    const r = await execa(gkube, ['delete', 'team/locked', '--wait-lock', '2s'], { env: { GKUBE_ETCD_ENDPOINTS: etcd.endpoints[0]! }, reject: false });
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toMatch(/^waiting for the lock of job team\/locked, held by jenkins-team-locked-5 \(test, pid \d+ on test-host, since /m);
+    expect(r.stderr).toMatch(/^error: job team\/locked is locked by jenkins-team-locked-5 .*; waited 2s; nothing was changed$/m);
+    expect(r.stderr).toContain('gkube unlock team/locked --force jenkins-team-locked-5');
+    await a.proc;
+  });
+
   test('a second process gives up after its wait with exit 3, naming the holder', async () => {
     const a = holderProcess(etcd.endpoints, '/t4', 'busy', 4_000, 0, 'build-long');
     await waitUntil('A to take the lock', async () => Boolean(a.has('acquired')));
