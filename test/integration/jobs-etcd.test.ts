@@ -247,7 +247,13 @@ describe('three members', () => {
         }
       }
       expect(applied).toBe(increments);
-      expect((await registry.get(names))!.record.status.revision).toBe(increments);
+      // The killed member is still down; a read may land on it, so read until a live one answers.
+      let final: number | undefined;
+      await waitUntil('a live member to answer the final read', async () => {
+        final = (await registry.get(names))!.record.status.revision;
+        return true;
+      }, 20_000, 200);
+      expect(final).toBe(increments);
     } finally {
       port.close();
     }
