@@ -11,6 +11,7 @@ import { jobNames } from '../jobs/naming.js';
 import { describeJob, getJob, jobHistory, listJobs } from '../jobs/read.js';
 import { unlockJob } from '../jobs/unlock.js';
 import { resolveSource } from '../deploy/source.js';
+import { trace as runTrace } from '../deploy/trace.js';
 import * as text from '../output/text.js';
 import type { CommandHandler, CommandInvocation } from './commands.js';
 import { buildContext, type GlobalOptions } from './setup.js';
@@ -125,4 +126,14 @@ export const imageTag = command(async (ctx, inv) => {
   const source = await resolveSource(ctx, refOf(inv));
   const data = { imageTag: source.imageTag, gitTag: source.gitTag ?? null, commit: source.commit, ref: source.ref, policy: source.policy };
   return { data, text: `${source.imageTag}\n` };
+});
+
+/** gkube trace JOB|pod/NAME: pod → image → commit → tag → build, and the revision that deployed it. */
+export const trace = command(async (ctx, inv) => {
+  const target = inv.args[0] ?? inv.cli.env['JOB_NAME'];
+  if (!target) throw new GkubeError('INVALID_INPUT', 'TARGET: name a job or pod/NAME, or run inside Jenkins (JOB_NAME)');
+  // --namespace reaches the configuration as a flag, so it is validated like every other source.
+  const namespace = (await ctx.config()).config.namespace;
+  const result = await runTrace(ctx, target, namespace);
+  return { data: result, text: text.traceText(result) };
 });

@@ -5,6 +5,7 @@ import type { LockHolder } from '../jobs/lock.js';
 import { describeHolder } from '../jobs/lock.js';
 import type { JobDescription, JobSummary, JobView } from '../jobs/read.js';
 import type { HistoryEntry } from '../jobs/record.js';
+import type { Trace } from '../deploy/trace.js';
 
 /** Left-aligned columns separated by three spaces, as kubectl prints them; plain text, no colour. */
 export function table(headers: string[], rows: string[][]): string {
@@ -86,4 +87,19 @@ export function doctorText(checks: Check[]): string {
 
 function indent(text: string): string {
   return text.replace(/^(?=.)/gm, '  ');
+}
+
+/** `gkube trace`. */
+export function traceText(t: Trace): string {
+  const lines = [
+    `job:       ${t.job ?? '-'}`,
+    `pod:       ${t.pod ? `${t.pod.namespace}/${t.pod.name} (${t.pod.phase}${t.pod.ready ? ', ready' : ', not ready'})` : '-'}`,
+    `image:     ${t.image ?? '-'}`,
+    `commit:    ${t.commit ?? '-'}`,
+    `git tag:   ${t.gitTag ?? '-'}`,
+    `build:     ${t.build.number ? `#${t.build.number}` : '-'}${t.build.url ? ` ${t.build.url}` : ''}`,
+    `revision:  ${t.revision ? `${t.revision.revision} (${t.revision.action}, ${t.revision.result}, ${t.revision.finishedAt})` : '-'}`,
+  ];
+  for (const d of t.drift) lines.push(`warning:   ${d}`);
+  return lines.join('\n') + '\n';
 }

@@ -10,6 +10,8 @@ import { jobNames } from '../../src/jobs/naming.js';
 import type { HistoryEntry, JobRecord } from '../../src/jobs/record.js';
 import { JobRegistry } from '../../src/jobs/registry.js';
 import { KubeEmulator } from '../kube-emulator/emulator.js';
+import { loadConfig } from '../../src/config/index.js';
+import { podManifest } from '../../src/provision/manifests.js';
 import { startEtcd, startRegistry, TempDirs, waitUntil, type EtcdCluster, type TestRegistry } from '../harness/index.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -198,6 +200,50 @@ describe('read commands', () => {
     expect(checks.map((c) => [c.name, c.ok])).toEqual([['config', true], ['etcd', true], ['records', true], ['kubernetes', true]]);
     expect(checks[2]!.detail).toBe(`1 job record under ${prefix}`);
     expect(checks[3]!.detail).toMatch(/v1\.31\.0/);
+  });
+});
+
+describe('trace', () => {
+  test('pod → image → commit → tag → build → revision, from a job name or from pod/NAME; drift is reported', async () => {
+    const name = 'trace/me';
+    const names = jobNames(name);
+    const image = `${registry.host}/team/app:v1.0.0`;
+    const commit = 'c'.repeat(40);
+    const cfg = (await loadConfig({ cwd: '/nonexistent', env: {}, sets: ['container.command={sleep,"3600"}'], flags: {} })).config;
+    await core.createNamespacedPod({
+      namespace: 'default',
+      body: podManifest(names, cfg, { image, imageTag: 'v1.0.0', gitTag: 'v1.0.0', commit, buildNumber: '12', buildUrl: 'http://jenkins.invalid/job/12/', configDigest: 'sha256:x' }, undefined) as k8s.V1Pod,
+    });
+    const history: HistoryEntry = { ...entry, commit, image, build: { number: '12', url: 'http://jenkins.invalid/job/12/' } };
+    await new JobRegistry(port, prefix).write(names, undefined, seedRecord(name, { pod: names.resourceName, image, commit, imageTag: 'v1.0.0', gitTag: 'v1.0.0' }), { history });
+
+    const byJob = await run(['trace', name, '-o', 'json']);
+    expect(byJob.exitCode).toBe(0);
+    const t = JSON.parse(byJob.stdout) as Record<string, any>;
+    expect(t).toMatchObject({ job: name, image, imageTag: 'v1.0.0', commit, gitTag: 'v1.0.0', build: { number: '12', url: 'http://jenkins.invalid/job/12/' }, drift: [] });
+    expect(t['pod']).toMatchObject({ namespace: 'default', name: names.resourceName });
+    expect(t['revision']).toMatchObject({ revision: 1, commit });
+
+    const byPod = await run(['trace', `pod/${names.resourceName}`]);
+    expect(byPod.exitCode).toBe(0);
+    expect(byPod.stdout).toContain(`job:       ${name}`);
+    expect(byPod.stdout).toContain(`commit:    ${commit}`);
+    expect(byPod.stdout).toMatch(/^revision:  1 \(provision, succeeded, /m);
+
+    // The record moves on while the pod stays: trace says they disagree.
+    await new JobRegistry(port, prefix).modify(names, (cur) => ({ ...cur!.record, status: { ...cur!.record.status, commit: 'd'.repeat(40) } }));
+    const drift = JSON.parse((await run(['trace', name, '-o', 'json'])).stdout) as { drift: string[] };
+    expect(drift.drift).toEqual([`the pod's code is commit ${commit}, the record says ${'d'.repeat(40)}`]);
+  });
+
+  test('a pod gkube did not make, or that does not exist: one line, exit 2', async () => {
+    await core.createNamespacedPod({ namespace: 'default', body: { metadata: { name: 'not-ours' }, spec: { containers: [{ name: 'c', image: `${registry.host}/team/app:v1.0.0`, command: ['sleep', '60'] }] } } });
+    const foreign = await run(['trace', 'pod/not-ours']);
+    expect(foreign.exitCode).toBe(2);
+    expect(foreign.stderr.split('\n')[0]).toBe('error: TARGET: pod default/not-ours was not made by gkube (no gkube.dev/job-name annotation)');
+    const missing = await run(['trace', 'pod/nope', '--namespace', 'kube-system']);
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr.split('\n')[0]).toBe('error: TARGET: pod kube-system/nope does not exist');
   });
 });
 
