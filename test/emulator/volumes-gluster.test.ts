@@ -2,17 +2,14 @@
 // one FUSE mount per PV shared by the pods that use it, real files on the bricks, FailedMount errors.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import { lookup } from 'node:dns/promises';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { GlusterPool, glusterHost, type TestVolume } from '../harness/index.js';
-import type { EmulatorContext } from '../kube-emulator/context.js';
-import { Faults } from '../kube-emulator/faults.js';
 import { findType } from '../kube-emulator/resources.js';
 import { ObjectStore, type KubeObject } from '../kube-emulator/store.js';
 import { VolumeManager } from '../kube-emulator/volumes.js';
-import { prepareError } from './volume-helpers.js';
+import { prepareError, startVolumeManager } from './volume-helpers.js';
 
 const T = {
   pvc: findType('', 'persistentvolumeclaims')!,
@@ -40,12 +37,7 @@ afterAll(async () => {
 });
 
 beforeEach(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), 'gkube-volumes-gluster-'));
-  store = new ObjectStore();
-  logs = [];
-  const ctx: EmulatorContext = { store, stateDir, faults: new Faults(), log: (line) => logs.push(line) };
-  vm = new VolumeManager(ctx, { resyncMs: 0 });
-  vm.start();
+  ({ stateDir, store, logs, vm } = await startVolumeManager('gkube-volumes-gluster-'));
 });
 
 afterEach(async () => {

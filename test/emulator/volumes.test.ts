@@ -1,15 +1,14 @@
 // The emulator's storage side on a real ObjectStore and a real state directory: binding, provisioning,
 // protection, reclaim, and the kubelet's host directories. Gluster mounts are in volumes-gluster.test.ts.
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EmulatorContext } from '../kube-emulator/context.js';
 import { Faults } from '../kube-emulator/faults.js';
 import { findType } from '../kube-emulator/resources.js';
 import { ObjectStore, type KubeObject } from '../kube-emulator/store.js';
 import { VolumeManager, addProtectionFinalizers, admit, hostpathProvisioner, parseQuantity } from '../kube-emulator/volumes.js';
-import { prepareError } from './volume-helpers.js';
+import { prepareError, startVolumeManager } from './volume-helpers.js';
 
 const T = {
   pvc: findType('', 'persistentvolumeclaims')!,
@@ -25,12 +24,7 @@ let vm: VolumeManager;
 let logs: string[];
 
 beforeEach(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), 'gkube-volumes-'));
-  store = new ObjectStore();
-  logs = [];
-  const ctx: EmulatorContext = { store, stateDir, faults: new Faults(), log: (line) => logs.push(line) };
-  vm = new VolumeManager(ctx, { resyncMs: 0 });
-  vm.start();
+  ({ stateDir, store, logs, vm } = await startVolumeManager('gkube-volumes-'));
 });
 
 afterEach(async () => {

@@ -34,6 +34,18 @@ function holderProcess(endpoints: string[], prefix: string, job: string, holdMs:
   return { proc, lines, has: (prefixText: string) => lines.find((l) => l.startsWith(prefixText)) };
 }
 
+/** A holds the job's lock for `holdMs`; B waits up to `waitMs`; both succeed and B acquires only after A wrote. */
+async function holdThenWait(endpoints: string[], prefix: string, job: string, holdMs: number, waitMs: number, idA: string, idB: string) {
+  const a = holderProcess(endpoints, prefix, job, holdMs, 0, idA);
+  await waitUntil('A to take the lock', async () => Boolean(a.has('acquired')));
+  const b = holderProcess(endpoints, prefix, job, 0, waitMs, idB);
+  const [ra, rb] = await Promise.all([a.proc, b.proc]);
+  expect(ra.exitCode).toBe(0);
+  expect(rb.exitCode).toBe(0);
+  expect(Number(b.has('acquired')!.split(' ')[1])).toBeGreaterThanOrEqual(Number(a.has('wrote')!.split(' ')[1]));
+  return { a, b };
+}
+
 beforeAll(async () => {
   await build({ entryPoints: [`${root}test/fixtures/lock-holder.ts`], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile: holderScript, logLevel: 'warning' });
 });
@@ -83,29 +95,15 @@ describe('job registry and locks on one etcd', () => {
   });
 
   test('two processes contend: one proceeds, the other waits and then proceeds', async () => {
-    const a = holderProcess(etcd.endpoints, '/t3', 'contended', 2_000, 0, 'build-a');
-    await waitUntil('A to take the lock', async () => Boolean(a.has('acquired')));
-    const b = holderProcess(etcd.endpoints, '/t3', 'contended', 0, 20_000, 'build-b');
-    const [ra, rb] = await Promise.all([a.proc, b.proc]);
-    expect(ra.exitCode).toBe(0);
-    expect(rb.exitCode).toBe(0);
+    const { b } = await holdThenWait(etcd.endpoints, '/t3', 'contended', 2_000, 20_000, 'build-a', 'build-b');
     expect(b.has('waiting for build-a')).toBeDefined();
-    const aWrote = Number(a.has('wrote')!.split(' ')[1]);
-    const bAcquired = Number(b.has('acquired')!.split(' ')[1]);
-    expect(bAcquired).toBeGreaterThanOrEqual(aWrote);
     const stored = await new JobRegistry(port, '/t3').get(jobNames('contended'));
     expect(stored!.record.status).toMatchObject({ revision: 2, reason: 'last writer build-b' });
   });
 
   test('a holder working longer than the lease TTL keeps its lock (keep-alive), and the waiter gets it after', async () => {
-    const a = holderProcess(etcd.endpoints, '/t8', 'long', 14_000, 0, 'build-long-work');
-    await waitUntil('A to take the lock', async () => Boolean(a.has('acquired')));
-    const b = holderProcess(etcd.endpoints, '/t8', 'long', 0, 30_000, 'build-after');
-    const [ra, rb] = await Promise.all([a.proc, b.proc]);
-    expect(ra.exitCode).toBe(0);
-    expect(rb.exitCode).toBe(0);
-    // B got the lock only after A, which held it past its 10 s TTL, wrote and let go.
-    expect(Number(b.has('acquired')!.split(' ')[1])).toBeGreaterThanOrEqual(Number(a.has('wrote')!.split(' ')[1]));
+    // B gets the lock only after A, which holds it past its 10 s TTL, wrote and let go.
+    await holdThenWait(etcd.endpoints, '/t8', 'long', 14_000, 30_000, 'build-long-work', 'build-after');
   }, 40_000);
 
   test('gkube itself waits for a held job lock, then exits 3 naming the holder', async () => {
