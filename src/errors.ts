@@ -7,6 +7,8 @@ export const ExitCode = {
   unreachable: 4,
   inconsistent: 5,
   refused: 6,
+  /** Stopped by SIGTERM (128 + 15), as a shell reports a terminated command. */
+  aborted: 143,
 } as const;
 
 /** One of the documented exit codes. */
@@ -25,6 +27,7 @@ export type ErrorCode =
   | 'JOB_LOCKED'
   | 'DEPENDENCY_UNREACHABLE'
   | 'OUTCOME_UNKNOWN'
+  | 'ABORTED'
   | 'INCONSISTENT_STATE'
   | 'REFUSED'
   | 'INTERNAL';
@@ -41,6 +44,7 @@ const exitCodeFor: Record<ErrorCode, ExitCodeValue> = {
   JOB_LOCKED: ExitCode.busy,
   DEPENDENCY_UNREACHABLE: ExitCode.unreachable,
   OUTCOME_UNKNOWN: ExitCode.unreachable,
+  ABORTED: ExitCode.aborted,
   INCONSISTENT_STATE: ExitCode.inconsistent,
   REFUSED: ExitCode.refused,
   INTERNAL: ExitCode.failed,

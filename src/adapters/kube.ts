@@ -2,6 +2,7 @@
 // 404; everything else is an error.
 import * as k8s from '@kubernetes/client-node';
 import { GkubeError } from '../errors.js';
+import { execInPod, type ExecRequest, type ExecResult } from './kube-exec.js';
 
 /** Where the kubeconfig comes from. */
 export interface KubeConnection {
@@ -19,6 +20,10 @@ export interface PodSummary {
   uid: string;
   phase: string;
   ready: boolean;
+  /** Every container's state is running (its process started and has not ended). */
+  running: boolean;
+  /** The images the containers' statuses report (what actually runs), in container order. */
+  runningImages: string[];
   ip?: string;
   node?: string;
   images: string[];
@@ -54,13 +59,50 @@ export interface KubePort {
   /** Creates an object from a manifest (Pod or PersistentVolumeClaim); false when one of that name exists. */
   create(manifest: Record<string, unknown>): Promise<boolean>;
   /**
-   * Waits until the pod is Ready. Fails fast (OPERATION_FAILED) when a container waits in ImagePullBackOff,
-   * ErrImagePull, CrashLoopBackOff or a create error, with the reason, the message and the last log lines;
-   * calls `onChange` with a one-line state whenever it changes.
+   * Waits until the pod is Ready (see waitForPod).
    */
   waitForReady(namespace: string, name: string, timeoutMs: number, onChange?: (state: string) => void): Promise<PodSummary>;
+  /**
+   * Waits until the pod's containers run (`until: 'running'`) or the pod is Ready, and the state has held
+   * for `settleMs` with no restart (a crashing command is briefly "running" too). Fails fast
+   * (OPERATION_FAILED) when a container waits in ImagePullBackOff, ErrImagePull, CrashLoopBackOff or a create
+   * error, with the reason, the message and the last log lines; calls `onChange` with a one-line state
+   * whenever it changes; stops with ABORTED when `signal` fires.
+   */
+  waitForPod(namespace: string, name: string, options: WaitOptions): Promise<PodSummary>;
+  /** Waits until no pod of that name exists (a deleted pod first terminates); false at the deadline. */
+  waitForPodGone(namespace: string, name: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+  /** Sets the container's image (the one pod spec field Kubernetes changes in place) and merges annotations. */
+  patchPod(namespace: string, name: string, change: { container?: string; image?: string; annotations?: Record<string, string> }): Promise<void>;
+  /** The claim's phase and labels, or undefined when it does not exist. */
+  findClaim(namespace: string, name: string): Promise<ClaimSummary | undefined>;
+  /** GET through the API server's pod proxy: the app's answer, whatever its status. */
+  proxyGet(namespace: string, pod: string, port: number, path: string, timeoutMs: number): Promise<{ status: number; body: string }>;
+  /** Runs a command in a container (see kube-exec.ts). */
+  exec(request: ExecRequest): Promise<ExecResult>;
   /** The last `lines` lines of the pod's log ('' when there is none yet). */
   logTail(namespace: string, name: string, lines: number): Promise<string>;
+}
+
+/** How waitForPod waits. */
+export interface WaitOptions {
+  until: 'running' | 'ready';
+  timeoutMs: number;
+  /** Also wait until the containers' statuses report this image (after an image change). */
+  image?: string;
+  /** How long the state must hold with no restart; 1.5 s by default. */
+  settleMs?: number;
+  signal?: AbortSignal;
+  onChange?: (state: string) => void;
+}
+
+/** What gkube reads of a claim. */
+export interface ClaimSummary {
+  name: string;
+  phase: string;
+  volumeName?: string;
+  labels: Record<string, string>;
+  deleting: boolean;
 }
 
 /** Reasons a container can wait in that will not resolve by waiting longer. */
@@ -89,7 +131,7 @@ class ClientNodePort implements KubePort {
   private readonly version: k8s.VersionApi;
 
   constructor(
-    config: k8s.KubeConfig,
+    private readonly config: k8s.KubeConfig,
     readonly server: string,
     private readonly timeoutMs: number,
   ) {
@@ -130,15 +172,27 @@ class ClientNodePort implements KubePort {
     }
   }
 
-  async waitForReady(namespace: string, name: string, timeoutMs: number, onChange?: (state: string) => void): Promise<PodSummary> {
-    const deadline = Date.now() + timeoutMs;
+  waitForReady(namespace: string, name: string, timeoutMs: number, onChange?: (state: string) => void): Promise<PodSummary> {
+    return this.waitForPod(namespace, name, { until: 'ready', timeoutMs, ...(onChange ? { onChange } : {}) });
+  }
+
+  async waitForPod(namespace: string, name: string, options: WaitOptions): Promise<PodSummary> {
+    const deadline = Date.now() + options.timeoutMs;
+    const settleMs = options.settleMs ?? 1_500;
     let last = '';
+    // When the wanted state was first seen, and the restart count then: it must hold, restart-free, for settleMs.
+    let heldSince: { at: number; restarts: number } | undefined;
     for (;;) {
+      throwIfAborted(options.signal, `waiting for pod ${namespace}/${name}`);
       const pod = await this.findPod(namespace, name);
-      const state = pod ? `${pod.phase}${pod.ready ? ', ready' : ''}${pod.waitingReason ? ` (${pod.waitingReason})` : ''}` : 'not created yet';
-      if (state !== last) onChange?.(state);
+      const state = pod ? describeState(pod) : 'not created yet';
+      if (state !== last) options.onChange?.(state);
       last = state;
-      if (pod?.ready && !pod.deleting) return pod;
+      const wanted = pod !== undefined && !pod.deleting && (options.until === 'ready' ? pod.ready && pod.running : pod.running) && (options.image === undefined || pod.runningImages.every((i) => sameImage(i, options.image!)));
+      if (wanted) {
+        if (!heldSince || heldSince.restarts !== pod.restarts) heldSince = { at: Date.now(), restarts: pod.restarts };
+        if (Date.now() - heldSince.at >= settleMs) return pod;
+      } else heldSince = undefined;
       if (pod?.waitingReason && hopelessReasons.has(pod.waitingReason)) {
         const tail = await this.logTail(namespace, name, 20).catch(() => '');
         throw new GkubeError('OPERATION_FAILED', `pod ${namespace}/${name} cannot start: ${pod.waitingReason}${pod.waitingMessage ? `: ${pod.waitingMessage}` : ''}`, {
@@ -146,10 +200,50 @@ class ClientNodePort implements KubePort {
         });
       }
       if (Date.now() >= deadline) {
-        throw new GkubeError('OPERATION_FAILED', `pod ${namespace}/${name} was not ready within ${Math.round(timeoutMs / 1000)}s (last state: ${state})`, { hint: 'raise --timeout, or see gkube describe' });
+        throw new GkubeError('OPERATION_FAILED', `pod ${namespace}/${name} was not ${options.until} within ${Math.round(options.timeoutMs / 1000)}s (last state: ${state})`, { hint: 'raise --timeout, or see gkube describe' });
       }
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500, options.signal);
     }
+  }
+
+  async waitForPodGone(namespace: string, name: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      throwIfAborted(signal, `waiting for pod ${namespace}/${name} to go`);
+      if (!(await this.findPod(namespace, name))) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(500, signal);
+    }
+  }
+
+  async patchPod(namespace: string, name: string, change: { container?: string; image?: string; annotations?: Record<string, string> }): Promise<void> {
+    const body: Record<string, unknown> = {};
+    if (change.annotations) body['metadata'] = { annotations: change.annotations };
+    if (change.image) body['spec'] = { containers: [{ name: change.container ?? 'app', image: change.image }] };
+    await this.call(() => this.core.patchNamespacedPod({ name, namespace, body }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch)));
+  }
+
+  async findClaim(namespace: string, name: string): Promise<ClaimSummary | undefined> {
+    const claim = await this.optional(() => this.core.readNamespacedPersistentVolumeClaim({ name, namespace }));
+    if (!claim) return undefined;
+    const summary: ClaimSummary = { name, phase: claim.status?.phase ?? 'Pending', labels: claim.metadata?.labels ?? {}, deleting: claim.metadata?.deletionTimestamp !== undefined };
+    if (claim.spec?.volumeName) summary.volumeName = claim.spec.volumeName;
+    return summary;
+  }
+
+  async proxyGet(namespace: string, pod: string, port: number, path: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+    const relative = path.replace(/^\/+/, '');
+    try {
+      const body = await this.call(() => this.core.connectGetNamespacedPodProxyWithPath({ name: `${pod}:${port}`, namespace, path: relative }), timeoutMs);
+      return { status: 200, body: typeof body === 'string' ? body : JSON.stringify(body) };
+    } catch (err) {
+      if (err instanceof k8s.ApiException) return { status: err.code, body: typeof err.body === 'string' ? err.body : JSON.stringify(err.body ?? '') };
+      throw err;
+    }
+  }
+
+  exec(request: ExecRequest): Promise<ExecResult> {
+    return execInPod(this.config, request);
   }
 
   async logTail(namespace: string, name: string, lines: number): Promise<string> {
@@ -171,10 +265,10 @@ class ClientNodePort implements KubePort {
     }
   }
 
-  private async call<T>(fn: () => Promise<T>): Promise<T> {
+  private async call<T>(fn: () => Promise<T>, timeoutMs = this.timeoutMs): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new GkubeError('DEPENDENCY_UNREACHABLE', `the Kubernetes API at ${this.server} did not answer within ${Math.round(this.timeoutMs / 1000)}s`)), this.timeoutMs);
+      timer = setTimeout(() => reject(new GkubeError('DEPENDENCY_UNREACHABLE', `the Kubernetes API at ${this.server} did not answer within ${Math.round(timeoutMs / 1000)}s`)), timeoutMs);
     });
     try {
       return await Promise.race([fn(), deadline]);
@@ -196,6 +290,8 @@ function summarisePod(pod: k8s.V1Pod): PodSummary {
     uid: pod.metadata?.uid ?? '',
     phase: pod.status?.phase ?? 'Unknown',
     ready: pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+    running: statuses.length > 0 && statuses.length === (pod.spec?.containers ?? []).length && statuses.every((s) => s.state?.running !== undefined),
+    runningImages: statuses.map((s) => s.image),
     images: (pod.spec?.containers ?? []).map((c) => c.image ?? ''),
     restarts: statuses.reduce((n, s) => n + s.restartCount, 0),
     labels: pod.metadata?.labels ?? {},
@@ -209,6 +305,32 @@ function summarisePod(pod: k8s.V1Pod): PodSummary {
   const message = notReady?.state?.waiting?.message ?? notReady?.state?.terminated?.message;
   if (message) summary.waitingMessage = message;
   return summary;
+}
+
+function describeState(pod: PodSummary): string {
+  const what = pod.deleting ? 'Terminating' : pod.phase;
+  return `${what}${pod.ready ? ', ready' : pod.running ? ', running' : ''}${pod.waitingReason ? ` (${pod.waitingReason})` : ''}${pod.restarts > 0 ? `, ${pod.restarts} restart${pod.restarts === 1 ? '' : 's'}` : ''}`;
+}
+
+/** Whether a status's image is the spec's (the kubelet may report `docker.io/library/x:1` for `x:1`). */
+function sameImage(reported: string, wanted: string): boolean {
+  return reported === wanted || reported.endsWith(`/${wanted}`) || reported.replace(/^docker\.io\/(library\/)?/, '') === wanted;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new GkubeError('ABORTED', `stopped while ${what}`);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 function toIso(value: Date | string | undefined): string {
