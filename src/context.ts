@@ -1,6 +1,7 @@
 import type { EtcdPort } from './adapters/etcd.js';
 import type { KubePort } from './adapters/kube.js';
 import type { GitPort } from './adapters/git.js';
+import type { RegistryPort } from './adapters/registry.js';
 import type { Clock } from './clock.js';
 import type { LoadedConfig } from './config/index.js';
 
@@ -27,7 +28,16 @@ export interface Context {
   git(): Promise<GitPort>;
   /** The app configuration (gkube.yaml + env + --set + flags), loaded and validated on first use. */
   config(): Promise<LoadedConfig>;
+  /** The image registry (credentials from the Docker config file when there is one). */
+  registry(): RegistryPort;
   clock: Clock;
+  /** Fires when the run should stop at its next safe point (SIGTERM from an aborted Jenkins build). */
+  signal: AbortSignal;
+  /**
+   * Called as each step of a deploy begins, with the step's name. Tests use it to kill the process at a
+   * chosen step (GKUBE_TEST_KILL_AT_STEP); otherwise it does nothing.
+   */
+  stepStarting(step: string): void;
   identity: Identity;
   /** A progress line for the person or the Jenkins console (stderr); never data. */
   progress(line: string): void;

@@ -45,6 +45,7 @@ export const commandSpecs: CommandSpec[] = [
       ['--wait-lock <duration>', 'how long to wait for another run of the job to finish', '10m'],
       ['--timeout <duration>', 'deadline for the pod to become ready and healthy', '10m'],
     ],
+    load: async () => (await import('./deploy.js')).deploy,
   },
   {
     name: 'image-tag',
@@ -63,7 +64,12 @@ export const commandSpecs: CommandSpec[] = [
     options: [
       ['--to-revision <n>', 'history revision to return to (default: the previous one)'],
       ['--to-tag <tag>', 'the latest revision that deployed this git tag'],
+      ['--dry-run', 'print the plan; change nothing'],
+      ['--wait-lock <duration>', 'how long to wait for another run of the job to finish', '10m'],
+      ['--timeout <duration>', 'deadline for the pod to become ready and healthy', '10m'],
     ],
+    details: 'Deploys the revision\'s commit (published from the git checkout in the working directory, which must have it) with the revision\'s image.\nA rollback is recorded as a new revision.',
+    load: async () => (await import('./deploy.js')).rollback,
   },
   { name: 'history', args: '[job]', details: 'JOB defaults to $JOB_NAME (set by Jenkins).', summary: 'list a job\'s deploys: revision, commit, tag, image, build, result', load: async () => (await import('./jobs.js')).history },
   {

@@ -3,6 +3,7 @@ import { access, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { redact } from '../output/redact.js';
+import { reportError } from '../output/errors.js';
 import { GkubeError, ExitCode } from '../errors.js';
 import { parseDuration } from '../config/duration.js';
 import { deleteJob } from '../jobs/delete.js';
@@ -16,10 +17,11 @@ import * as text from '../output/text.js';
 import type { CommandHandler, CommandInvocation } from './commands.js';
 import { buildContext, type GlobalOptions } from './setup.js';
 
-type Rendered = { data: unknown; text: string; exitCode?: number };
+/** What a handler hands back: the data (JSON), its text, and, for a run that failed after doing work, the error to report after them. */
+export type Rendered = { data: unknown; text: string; exitCode?: number; error?: GkubeError };
 
 /** Runs an action with a context, writes text or JSON (and --summary-file), and closes connections. */
-function command(action: (ctx: Awaited<ReturnType<typeof buildContext>>, invocation: CommandInvocation) => Promise<Rendered>): CommandHandler {
+export function command(action: (ctx: Awaited<ReturnType<typeof buildContext>>, invocation: CommandInvocation) => Promise<Rendered>): CommandHandler {
   return async (invocation) => {
     const options = invocation.options as unknown as GlobalOptions;
     // Checked before anything is done, so that an unwritable path never follows a change.
@@ -31,6 +33,7 @@ function command(action: (ctx: Awaited<ReturnType<typeof buildContext>>, invocat
       const json = redact(JSON.stringify(result.data, null, 2)) + '\n';
       invocation.cli.stdout.write(options.output === 'json' ? json : redact(result.text));
       if (options.summaryFile) await writeSummary(options.summaryFile, json);
+      if (result.error) return reportError(result.error, invocation.cli, Boolean(options.verbose));
       return result.exitCode ?? ExitCode.ok;
     } finally {
       ctx.close();
@@ -57,7 +60,7 @@ async function writeSummary(file: string, json: string): Promise<void> {
 }
 
 /** The JOB argument, else Jenkins' JOB_NAME (delete passes explicitOnly: removing a job is never implied). */
-function job(invocation: CommandInvocation, explicitOnly = false) {
+export function job(invocation: CommandInvocation, explicitOnly = false) {
   const given = invocation.args[0];
   if (given !== undefined) return jobNames(given, 'JOB');
   const fromJenkins = explicitOnly ? undefined : invocation.cli.env['JOB_NAME'];

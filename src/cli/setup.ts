@@ -1,7 +1,8 @@
 // Turns flags and environment into the action context: etcd and Kubernetes connections (opened lazily),
 // the clock, who is running, and where progress goes.
 import { readFileSync } from 'node:fs';
-import { hostname, userInfo } from 'node:os';
+import { homedir, hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
 import type { Context, Identity } from '../context.js';
 import { systemClock } from '../clock.js';
 import { GkubeError } from '../errors.js';
@@ -9,6 +10,7 @@ import type { EtcdConnection, EtcdPort } from '../adapters/etcd.js';
 import type { KubePort } from '../adapters/kube.js';
 import type { LoadedConfig } from '../config/index.js';
 import type { GitPort } from '../adapters/git.js';
+import type { RegistryPort } from '../adapters/registry.js';
 import { defaultPrefix } from '../jobs/keys.js';
 import type { CommandInvocation } from './commands.js';
 
@@ -59,7 +61,16 @@ export async function buildContext(invocation: CommandInvocation): Promise<Conte
   // A --config or --set given to any command is checked now: a typo must not be ignored silently.
   if (options.config !== undefined || (options.set ?? []).length > 0) await loadOnce();
   let git: Promise<GitPort> | undefined;
+  const { createRegistry } = await import('../adapters/registry.js');
+  let registry: RegistryPort | undefined;
+  const killAt = env['GKUBE_TEST_KILL_AT_STEP'];
   return {
+    registry: () => (registry ??= createRegistry(registryOptions(env))),
+    signal: invocation.cli.signal ?? new AbortController().signal,
+    // Test-only fault hook: the process kills itself (SIGKILL, no clean-up) as the named step begins.
+    stepStarting: (step) => {
+      if (killAt && killAt === step) process.kill(process.pid, 'SIGKILL');
+    },
     git: () => (git ??= import('../adapters/git.js').then((m) => m.openGit(invocation.cli.cwd))),
     config: loadOnce,
     etcd: () => (etcd ??= connectEtcd(connection)),
@@ -133,6 +144,13 @@ export function etcdPrefix(options: Pick<GlobalOptions, 'etcdPrefix'>, env: Reco
     throw new GkubeError('INVALID_INPUT', `${source}: ${JSON.stringify(raw)} is not a key prefix like /gkube/v1 (starts with /, segments of letters, digits, . _ -, no trailing /)`);
   }
   return raw;
+}
+
+/** Registry credentials from the Docker config ($DOCKER_CONFIG/config.json, else ~/.docker/config.json); GKUBE_INSECURE_REGISTRIES lists hosts reached over plain http. */
+export function registryOptions(env: Record<string, string | undefined>): { dockerConfigPath: string; insecureHosts: string[] } {
+  const dir = env['DOCKER_CONFIG'] || join(env['HOME'] || homedir(), '.docker');
+  const insecureHosts = (env['GKUBE_INSECURE_REGISTRIES'] ?? '').split(',').map((h) => h.trim()).filter(Boolean);
+  return { dockerConfigPath: join(dir, 'config.json'), insecureHosts };
 }
 
 /** Who runs gkube: Jenkins' BUILD_TAG when set, else user@host:pid. */

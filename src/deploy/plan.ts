@@ -37,8 +37,8 @@ export type Plan =
 export function planDeploy(record: JobRecord | undefined, observed: Observed, desired: Desired): Plan {
   if (!record) return { kind: 'provision', reason: 'the job has no environment yet' };
   const s = record.status;
-  // A provisioning run that was killed before it finished left no usable environment: start it again.
-  if (s.phase === 'provisioning' && s.revision === 0) return { kind: 'provision', reason: 'an earlier provisioning run did not finish' };
+  // A provisioning run that was killed or stopped before it finished left no usable environment: start it again.
+  if (s.revision === 0) return { kind: 'provision', reason: `an earlier provisioning run did not finish (${s.phase})` };
   if (observed.needsClaim && !observed.claimExists) {
     return { kind: 'inconsistent', reason: `the record names claim ${s.pvc ?? '(none)'} and it does not exist; the job's data may be gone` };
   }
@@ -51,9 +51,11 @@ export function planDeploy(record: JobRecord | undefined, observed: Observed, de
   const currentImage = observed.pod && !recreatePod ? observed.pod.image : s.image;
   const rollImage = !recreatePod && currentImage !== desired.image;
   if (rollImage) reasons.push(`new image ${desired.image}`);
-  const syncCode = s.commit !== desired.commit || recreatePod || s.phase !== 'ready';
+  // A failed change that was rolled back left the recorded commit live and healthy.
+  const settled = s.phase === 'ready' || (s.phase === 'failed' && s.rolledBack === true);
+  const syncCode = s.commit !== desired.commit || recreatePod || !settled;
   if (s.commit !== desired.commit) reasons.push(`new commit ${desired.commit.slice(0, 12)}`);
-  else if (s.phase !== 'ready') reasons.push(`the last deploy ended ${s.phase}`);
+  else if (!settled) reasons.push(`the last deploy ended ${s.phase}`);
   if (!recreatePod && !rollImage && !syncCode) {
     if (observed.pod?.ready) return { kind: 'noop', reason: 'same commit, same image, pod healthy' };
     return { kind: 'update', recreatePod: false, rollImage: false, syncCode: false, reasons: ['the pod is not ready: checking its health again'] };

@@ -39,6 +39,11 @@ export interface JobStatus {
   revision: number;
   /** Why the job is failed, aborted or deleting. */
   reason?: string;
+  /**
+   * Phase failed only: the failed change was undone, and the commit and image above are live again and
+   * passed their health check (a rebuild of them is a no-op).
+   */
+  rolledBack?: boolean;
   createdAt: string;
   updatedAt: string;
   /** Ad-hoc environments only: when cleanup may remove it. */

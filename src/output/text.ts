@@ -6,6 +6,7 @@ import { describeHolder } from '../jobs/lock.js';
 import type { JobDescription, JobSummary, JobView } from '../jobs/read.js';
 import type { HistoryEntry } from '../jobs/record.js';
 import type { Trace } from '../deploy/trace.js';
+import type { DeployResult } from '../deploy/deploy.js';
 
 /** Left-aligned columns separated by three spaces, as kubectl prints them; plain text, no colour. */
 export function table(headers: string[], rows: string[][]): string {
@@ -102,4 +103,31 @@ export function traceText(t: Trace): string {
   ];
   for (const d of t.drift) lines.push(`warning:   ${d}`);
   return lines.join('\n') + '\n';
+}
+
+/** `gkube deploy` and `gkube rollback`: the summary a Jenkins console ends with (dry run: the plan and the manifests). */
+export function deployText(r: DeployResult): string {
+  const headline: Record<DeployResult['result'], string> = {
+    succeeded: `${r.action === 'provision' ? 'provisioned' : r.action === 'rollback' ? 'rolled back' : 'updated'} job ${r.job}`,
+    unchanged: `job ${r.job} is up to date: nothing was changed`,
+    planned: `dry run: would ${r.action === 'noop' ? 'change nothing for' : r.action} job ${r.job}; nothing was changed`,
+    failed: `${r.action} of job ${r.job} FAILED`,
+    'rolled-back': `${r.action} of job ${r.job} FAILED and was rolled back`,
+    aborted: `${r.action} of job ${r.job} was aborted`,
+  };
+  const rows: Array<[string, string]> = [
+    ['action', `${r.action}${r.reasons.length ? ` (${r.reasons.join('; ')})` : ''}`],
+    ['image', r.image],
+    ['commit', r.commit],
+    ['git tag', r.gitTag ?? '-'],
+    ['pod', r.pod ? `${r.namespace}/${r.pod}` : '-'],
+    ['revision', String(r.revision)],
+  ];
+  if (r.publish) rows.push(['code', `${r.publish.mode}: ${r.publish.files} file(s) sent, ${r.publish.deleted} deleted, ${r.publish.bytes} bytes${r.publish.reason ? ` (${r.publish.reason})` : ''}`]);
+  if (r.rolledBackTo) rows.push(['rolled back to', `commit ${short(r.rolledBackTo.commit)}, image ${r.rolledBackTo.image}`]);
+  rows.push(['duration', `${(r.durationMs / 1000).toFixed(1)}s`]);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  let out = `${headline[r.result]}\n${rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n')}\n`;
+  if (r.manifests) out += `\n${r.manifests.map((m) => YAML.stringify(m)).join('---\n')}`;
+  return out;
 }

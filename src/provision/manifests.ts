@@ -1,5 +1,6 @@
 // The Kubernetes objects of a job, as pure functions of the job, its configuration and what is deployed.
 // Plain objects in the API's JSON shape; the kube adapter sends them as they are.
+import { createHash } from 'node:crypto';
 import type { AppConfig } from '../config/index.js';
 import type { JobNames } from '../jobs/naming.js';
 
@@ -101,4 +102,14 @@ function readinessProbe(config: AppConfig): Record<string, unknown> | undefined 
   if (h.exec) return { exec: { command: [...h.exec] }, ...timing };
   if (h.http) return { httpGet: { path: h.http.path, port: h.http.port }, ...timing };
   return undefined;
+}
+
+/**
+ * `sha256:<hex>` of the pod's spec without its image: equal digests mean the pod can stay and only its image
+ * (the one field Kubernetes changes in place) may need a patch; a different digest means it is remade.
+ */
+export function podSpecDigest(pod: Record<string, unknown>): string {
+  const spec = structuredClone(pod['spec']) as { containers: Array<Record<string, unknown>> };
+  for (const c of spec.containers) delete c['image'];
+  return `sha256:${createHash('sha256').update(JSON.stringify(spec)).digest('hex')}`;
 }
