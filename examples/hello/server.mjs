@@ -37,6 +37,7 @@ createServer((req, res) => {
   }
   res.writeHead(200, { 'content-type': 'text/plain' });
   res.end(state.message);
-}).listen(port, () => {
-  console.log(`hello listening on :${port}: ${state.problem ?? 'ok'}`);
+  // POD_IP comes from the downward API (gkube sets it); binding to it keeps pods that share a network apart.
+}).listen(port, process.env.POD_IP || '::', () => {
+  console.log(`hello listening on ${process.env.POD_IP || '*'}:${port}: ${state.problem ?? 'ok'}`);
 });

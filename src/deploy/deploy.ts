@@ -284,7 +284,7 @@ class Run {
       stored ? storage.exists(namespace, stored.record.status.pvc ? { claim: stored.record.status.pvc } : {}) : Promise.resolve(false),
     ]);
     return {
-      ...(pod ? { pod: { image: pod.images[0] ?? '', ready: pod.ready, deleting: pod.deleting } } : {}),
+      ...(pod ? { pod: { image: pod.images[0] ?? '', ready: pod.ready, deleting: pod.deleting, specDigest: pod.annotations[annotationKeys.configDigest] ?? '' } } : {}),
       claimExists,
       needsClaim: config.storage.provider !== 'none' && stored?.record.status.pvc !== undefined,
     };
@@ -376,14 +376,14 @@ class Change {
       writeId: '',
     };
     const plan: Plan = { kind: 'provision', reason: 'the job has no environment yet' };
-    await this.write('record', record, undefined, () => `recorded job ${this.names.name} as provisioning`);
+    await this.write('record-start', record, undefined, () => `recorded job ${this.names.name} as provisioning`);
     try {
       const made = await this.run.step('storage', () => this.shape.storage.ensure(this.names, this.config), (s) => (s.claim ? `${s.created ? 'created' : 'adopted'} persistentvolumeclaim ${this.namespace}/${s.claim}` : 'no volume (storage.provider none): the code lives as long as the pod'));
       await this.run.step('pod', () => this.createPod(target, true), (how) => `${how} pod ${this.namespace}/${this.pod} with image ${target.image}`);
       await this.bringUp(target, { init: true, fromCommit: undefined });
       const volume = made.claim ? (await this.kube.findClaim(this.namespace, made.claim))?.volumeName : undefined;
       const done = this.status(target, 'ready', { revision: this.revision() + 1, ...(volume ? { volume } : {}) });
-      await this.write('record', { ...this.current(), status: done }, this.history(done.revision, kind === 'rollback' ? 'rollback' : 'provision', 'succeeded', target), () => `recorded revision ${done.revision}: job ${this.names.name} is ready`);
+      await this.write('record-done', { ...this.current(), status: done }, this.history(done.revision, kind === 'rollback' ? 'rollback' : 'provision', 'succeeded', target), () => `recorded revision ${done.revision}: job ${this.names.name} is ready`);
       return this.finish(kind, plan, 'succeeded', target, null, undefined);
     } catch (err) {
       return this.fail(err, kind, plan, target, undefined);
@@ -394,12 +394,12 @@ class Change {
     this.stored = stored;
     const live = stored.record.status;
     const previous: Target | undefined = live.commit && live.image && live.imageTag ? { commit: live.commit, image: live.image, imageTag: live.imageTag, ...(live.gitTag ? { gitTag: live.gitTag } : {}) } : undefined;
+    // The spec (and its digest) is recorded once the pod has it: until then the record keeps the old one.
     const updating: JobRecord = {
       ...stored.record,
-      spec: this.spec(),
       status: { ...live, phase: 'updating', reason: `deploying ${short(target.commit)} (${this.ctx.identity.id})`, updatedAt: timestamp(this.ctx.clock) },
     };
-    await this.write('record', updating, undefined, () => `recorded job ${this.names.name} as updating`);
+    await this.write('record-start', updating, undefined, () => `recorded job ${this.names.name} as updating`);
     try {
       if (plan.recreatePod) {
         await this.run.step('pod', () => this.createPod(target, false), (how) => `${how} pod ${this.namespace}/${this.pod} on the same claim with image ${target.image}`);
@@ -408,7 +408,7 @@ class Change {
       }
       await this.bringUp(target, { init: plan.recreatePod || plan.rollImage, fromCommit: live.commit, waitImage: plan.recreatePod || plan.rollImage });
       const done = this.status(target, 'ready', { revision: this.revision() + 1 });
-      await this.write('record', { ...this.current(), status: done }, this.history(done.revision, kind === 'rollback' ? 'rollback' : 'update', 'succeeded', target), () => `recorded revision ${done.revision}: job ${this.names.name} is ready`);
+      await this.write('record-done', { ...this.current(), spec: this.spec(), status: done }, this.history(done.revision, kind === 'rollback' ? 'rollback' : 'update', 'succeeded', target), () => `recorded revision ${done.revision}: job ${this.names.name} is ready`);
       return this.finish(kind, plan, 'succeeded', target, null, undefined);
     } catch (err) {
       return this.fail(err, kind, plan, target, previous);
@@ -430,7 +430,9 @@ class Change {
     }
     const result = await this.run.step('publish', () => this.publish(target.commit, how.fromCommit), (r) => describePublish(r));
     this.publishResult = result;
-    if (this.config.reload.length > 0 && result.mode !== 'none') {
+    // Reload even when the pod already had the commit: a run killed between the switch and the reload left
+    // the app on the old code, and reload commands are idempotent by contract.
+    if (this.config.reload.length > 0) {
       await this.run.step('reload', () => this.commands(this.config.reload, `${this.config.code.path}/current`, 'reload'), () => `ran ${this.config.reload.length} reload command${this.config.reload.length === 1 ? '' : 's'}`);
     }
     await this.run.step('health', () => checkHealth({ kube: this.kube, namespace: ns, pod: this.pod, signal: this.ctx.signal }, this.config), (h) => `healthy: ${h.detail}${h.attempts > 1 ? ` (attempt ${h.attempts})` : ''}`);
@@ -518,7 +520,7 @@ class Change {
       }
     }
     const entry = { ...this.history(revision, plan.kind === 'provision' ? 'provision' : kind === 'rollback' ? 'rollback' : 'update', rolledBack ? 'rolled-back' : 'failed', target), reason, diagnostics };
-    await this.write('record', { ...this.current(), status }, entry, () => `recorded revision ${revision}: ${rolledBack ? `failed and rolled back to ${short(rolledBack.commit)}` : 'failed'}`);
+    await this.write('record-failed', { ...this.current(), status }, entry, () => `recorded revision ${revision}: ${rolledBack ? `failed and rolled back to ${short(rolledBack.commit)}` : 'failed'}`);
     const result = this.finish(kind, plan, rolledBack ? 'rolled-back' : 'failed', target, rolledBack, err);
     return result;
   }

@@ -11,7 +11,8 @@ export interface Desired {
 
 /** What the cluster has for the job (looked up by the deploy action). */
 export interface Observed {
-  pod?: { image: string; ready: boolean; deleting: boolean };
+  /** specDigest: the pod's gkube.dev/config-digest annotation ('' when it has none). */
+  pod?: { image: string; ready: boolean; deleting: boolean; specDigest?: string };
   claimExists: boolean;
   /** Whether the job's storage needs a claim (provider none: it does not). */
   needsClaim: boolean;
@@ -44,7 +45,9 @@ export function planDeploy(record: JobRecord | undefined, observed: Observed, de
   }
   const reasons: string[] = [];
   const podUsable = observed.pod !== undefined && !observed.pod.deleting;
-  const specChanged = record.spec.configDigest !== undefined && record.spec.configDigest !== desired.configDigest;
+  // The pod's own annotation says what spec it was made with; the record is the fallback for a pod that says nothing.
+  const podSpec = observed.pod?.specDigest || record.spec.configDigest;
+  const specChanged = podUsable && podSpec !== undefined && podSpec !== desired.configDigest;
   const recreatePod = !podUsable || specChanged;
   if (!podUsable) reasons.push(observed.pod?.deleting ? 'the pod is being deleted' : 'the pod is gone');
   if (specChanged) reasons.push('the pod spec changed (gkube.yaml): the pod is recreated on the same claim');

@@ -34,6 +34,13 @@ export interface Deployment {
   configDigest: string;
 }
 
+/** Environment variables every container gets from the downward API, unless container.env sets them. */
+const downwardEnv: Array<[string, string]> = [
+  ['POD_NAME', 'metadata.name'],
+  ['POD_NAMESPACE', 'metadata.namespace'],
+  ['POD_IP', 'status.podIP'],
+];
+
 /** The labels of every object of the job. */
 export function jobLabels(names: JobNames): Record<string, string> {
   return { [labelKeys.managedBy]: 'gkube', [labelKeys.job]: names.resourceName };
@@ -57,9 +64,13 @@ export function podManifest(names: JobNames, config: AppConfig, deployment: Depl
     name: 'app',
     image: deployment.image,
     ports: [{ name: 'http', containerPort: c.port, protocol: 'TCP' }],
-    env: Object.keys(c.env)
-      .sort()
-      .map((name) => ({ name, value: c.env[name] })),
+    env: [
+      ...Object.keys(c.env)
+        .sort()
+        .map((name) => ({ name, value: c.env[name] })),
+      // Where the pod is, from the downward API (an app binds to POD_IP when pods share a network, as in tests).
+      ...downwardEnv.filter(([name]) => !(name in c.env)).map(([name, fieldPath]) => ({ name, valueFrom: { fieldRef: { fieldPath } } })),
+    ],
     volumeMounts: [{ name: 'code', mountPath: config.code.path }],
     securityContext: { runAsNonRoot: c.runAsNonRoot, runAsUser: c.runAsUser, allowPrivilegeEscalation: false },
   };

@@ -46,7 +46,13 @@ describe('podManifest', () => {
     expect(() => new Pod(pod as never).validate()).not.toThrow();
     const c = pod.spec['containers'][0];
     expect(c.command).toEqual(['node', 'server.js']);
-    expect(c.env).toEqual([{ name: 'A', value: '1' }, { name: 'B', value: '2' }]);
+    expect(c.env).toEqual([
+      { name: 'A', value: '1' },
+      { name: 'B', value: '2' },
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    ]);
     expect(c.resources).toEqual({ limits: { memory: '256Mi' } });
     expect(c.ports).toEqual([{ name: 'http', containerPort: 3000, protocol: 'TCP' }]);
     expect(c.readinessProbe.httpGet).toEqual({ path: '/healthz', port: 3000 });

@@ -1,0 +1,118 @@
+// Bad input to gkube deploy and rollback: one clear line, the documented exit code, nothing changed. And
+// --dry-run: the plan and the manifests, nothing changed.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { jobNames } from '../../src/jobs/naming.js';
+import { jobKeys } from '../../src/jobs/keys.js';
+import { DeployEnv, expectExit, prefix } from '../helpers/deploy-env.js';
+
+let env: DeployEnv;
+let tagged: string;
+
+function errorLines(stderr: unknown): string[] {
+  return String(stderr).split('\n').filter((l) => l.startsWith('error:'));
+}
+
+/** Nothing of the job exists: no record, no history, no lock, no pod, no claim. */
+async function expectUntouched(job: string) {
+  expect(await env.record(job)).toBeUndefined();
+  expect(await env.store.list(`${prefix}/`)).toEqual(expect.not.arrayContaining([expect.objectContaining({ key: expect.stringContaining(jobNames(job).key) })]));
+  expect(await env.store.get(jobKeys(prefix, jobNames(job)).lock)).toBeUndefined();
+  expect(await env.objects(job)).toEqual({ pods: 0, claims: 0 });
+}
+
+beforeAll(async () => {
+  env = await DeployEnv.start();
+  await env.registry.pushImage('examples/hello', 'v1.0.0');
+  tagged = await env.repo.git('rev-parse', 'HEAD');
+}, 120_000);
+
+afterAll(async () => {
+  await env?.stop();
+});
+
+describe('bad input changes nothing', () => {
+  test('an untagged commit under the exact policy: exit 2', async () => {
+    const commit = await env.repo.commit('untagged', { 'message.txt': 'untagged\n' });
+    const r = await env.gkube(['deploy', '--tag-policy', 'exact'], env.jenkinsEnv('bad/exact', 1, commit));
+    expectExit(r, 2);
+    expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^error: tag policy exact: commit [0-9a-f]{12} has no git tag; nothing was changed$/)]);
+    await expectUntouched('bad/exact');
+  });
+
+  test('an image the registry lacks: exit 1 naming the exact reference', async () => {
+    await env.repo.tag('v9.9.9');
+    const r = await env.gkube(['deploy'], env.jenkinsEnv('bad/no-image', 1, await env.repo.git('rev-parse', 'HEAD')));
+    expectExit(r, 1);
+    expect(errorLines(r.stderr)).toEqual([`error: image ${env.image}:v9.9.9 is not in the registry; nothing was changed`]);
+    await expectUntouched('bad/no-image');
+  });
+
+  test('a git tag that is no valid image tag maps to one (documented) and is checked as such', async () => {
+    const commit = await env.repo.commit('hotfix', { 'message.txt': 'hotfix\n' });
+    await env.repo.tag('v1/hotfix+1');
+    const r = await env.gkube(['deploy'], env.jenkinsEnv('bad/tag-mapping', 1, commit));
+    expectExit(r, 1);
+    expect(errorLines(r.stderr)).toEqual([expect.stringMatching(new RegExp(`^error: image ${env.image.replace(/[.]/g, '\\.')}:v1-hotfix-1-[0-9a-f]{7} is not in the registry; nothing was changed$`))]);
+    await expectUntouched('bad/tag-mapping');
+  });
+
+  test('an unknown tag policy: exit 2 naming the flag', async () => {
+    const r = await env.gkube(['deploy', '--tag-policy', 'latest'], env.jenkinsEnv('bad/policy', 1, tagged));
+    expectExit(r, 2);
+    expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^error: .*tag-?[pP]olicy.*latest/)]);
+    await expectUntouched('bad/policy');
+  });
+
+  test('a ref that is an option in disguise is refused: exit 6, git never runs it', async () => {
+    const r = await env.gkube(['deploy', '--ref', '--upload-pack=touch pwned'], env.jenkinsEnv('bad/ref', 1, tagged));
+    expectExit(r, 6);
+    expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^error: --ref: "--upload-pack=touch pwned" starts with "-" and would be read as a git option; refused, nothing was changed$/)]);
+    expect(existsSync(join(env.repo.dir, 'pwned'))).toBe(false);
+    await expectUntouched('bad/ref');
+  });
+
+  test('a workspace that is not a git repository: exit 2', async () => {
+    const dir = await env.temp.make('not-git');
+    const vars = { ...env.jenkinsEnv('bad/not-git', 1, tagged), WORKSPACE: dir };
+    const r = await env.gkube(['deploy', '--image', env.image], vars, dir);
+    expectExit(r, 2);
+    expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^error: workspace \S+ is not a git checkout; nothing was changed$/)]);
+    await expectUntouched('bad/not-git');
+  });
+
+  test('rollback of a job gkube does not know: exit 2', async () => {
+    const r = await env.gkube(['rollback', 'bad/unknown'], env.jenkinsEnv('bad/unknown', 1, tagged));
+    expectExit(r, 2);
+    expect(errorLines(r.stderr)).toEqual(['error: job bad/unknown has no record under /gkube/v1; there is nothing to roll back; nothing was changed']);
+    await expectUntouched('bad/unknown');
+  });
+
+  test('rollback to a revision that is not a number: exit 2', async () => {
+    const r = await env.gkube(['rollback', 'bad/unknown', '--to-revision', 'last'], env.jenkinsEnv('bad/unknown', 1, tagged));
+    expectExit(r, 2);
+    expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^error: --to-revision: "last" is not a revision number/)]);
+  });
+});
+
+describe('--dry-run', () => {
+  test('prints the plan and the manifests as YAML; nothing is created or recorded', async () => {
+    const r = await env.gkube(['deploy', '--dry-run'], env.jenkinsEnv('dry/run', 1, tagged));
+    expectExit(r, 0);
+    expect(String(r.stdout)).toMatch(/^dry run: would provision job dry\/run; nothing was changed$/m);
+    expect(String(r.stdout)).toMatch(/^kind: PersistentVolumeClaim$/m);
+    expect(String(r.stdout)).toMatch(/^kind: Pod$/m);
+    expect(String(r.stdout)).toContain(`image: ${env.image}:v1.0.0`);
+    await expectUntouched('dry/run');
+  });
+
+  test('-o json carries the plan and the manifests as objects', async () => {
+    const r = await env.gkube(['deploy', '--dry-run', '-o', 'json'], env.jenkinsEnv('dry/json', 1, tagged));
+    expectExit(r, 0);
+    const plan = JSON.parse(String(r.stdout));
+    expect(plan).toMatchObject({ job: 'dry/json', action: 'provision', result: 'planned', commit: tagged, imageTag: 'v1.0.0', revision: 0 });
+    expect(plan.manifests.map((m: { kind: string }) => m.kind)).toEqual(['PersistentVolumeClaim', 'Pod']);
+    await expectUntouched('dry/json');
+  });
+});
