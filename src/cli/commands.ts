@@ -27,21 +27,24 @@ export interface CommandSpec {
   load?: CommandLoader;
 }
 
-const jobDefault = 'the job defaults to $JOB_NAME (Jenkins)';
-
 /** The design's command surface; the order here is the order in `gkube --help`. */
 export const commandSpecs: CommandSpec[] = [
   {
     name: 'deploy',
     summary: 'create the job\'s environment when it has none, else update its code in place',
-    details: `${jobDefault}; the ref to $GIT_COMMIT, else HEAD of the working directory.`,
+    details: `The job is --job, else $JOB_NAME (Jenkins); the ref --ref, else $GIT_COMMIT, else HEAD of the working directory (a git checkout).
+No environment yet: claim, pod, init commands, publish the commit, reload, health check, record revision 1.
+Otherwise: heal what is missing, roll the image when its tag changed, sync only the files that changed,
+reload, health check, record a revision. A failed change is rolled back to the previous revision (exit 1).
+Nothing changed (same commit, image and spec, pod ready): exit 0 with no write.
+SIGTERM stops at the next safe point (record aborted, exit 143); the next deploy continues from there.`,
     options: [
       ['--job <name>', 'Jenkins job name (env JOB_NAME)'],
       ['--ref <ref>', 'git commit, tag or branch to deploy (env GIT_COMMIT, else HEAD)'],
       ['--image <repo>', 'image repository (gkube.yaml image.repository)'],
       ['--tag-policy <policy>', 'image tag for a commit: nearest | exact | commit'],
       ['--namespace <ns>', 'Kubernetes namespace (gkube.yaml namespace)'],
-      ['--dry-run', 'print the plan and the manifests; change nothing'],
+      ['--dry-run', 'print the plan and the manifests as YAML; change nothing'],
       ['--wait-lock <duration>', 'how long to wait for another run of the job to finish', '10m'],
       ['--timeout <duration>', 'deadline for the pod to become ready and healthy', '10m'],
     ],
