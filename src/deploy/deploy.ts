@@ -510,7 +510,9 @@ class Change {
     }
     const revision = this.revision() + 1;
     const live = rolledBack ?? target;
-    const status: JobStatus = { ...this.status(live, 'failed', { revision }), reason, ...(rolledBack ? { rolledBack: true } : {}) };
+    // Rolled back: the live code is what an earlier build deployed, and the record says that build, as the pod does.
+    const liveBuild = rolledBack ? this.current().status.build : undefined;
+    const status: JobStatus = { ...this.status(live, 'failed', { revision, ...(liveBuild ? { build: liveBuild } : {}) }), reason, ...(rolledBack ? { rolledBack: true } : {}) };
     if (!rolledBack) {
       // What runs is uncertain: keep the last known commit and image, so the next deploy syncs from them.
       const before = this.current().status;
@@ -528,19 +530,21 @@ class Change {
   /** Returns the pod to `previous`: its image (init again), its code, reload, a health check. Not interruptible. */
   private async restore(previous: Target, failed: Target): Promise<void> {
     const ns = this.namespace;
+    // The pod goes back to what an earlier build deployed: the annotations name that build, not this one.
+    const previousBuild = this.current().status.build;
     const pod = await this.kube.findPod(ns, this.pod);
     if (!pod || pod.deleting) {
       await this.run.step('rollback-pod', () => this.createPod(previous, true), (how) => `${how} pod ${ns}/${this.pod} with image ${previous.image}`);
     }
     const rollImage = pod !== undefined && !pod.deleting && pod.images[0] !== previous.image;
-    if (rollImage) await this.run.step('rollback-image', () => this.kube.patchPod(ns, this.pod, { image: previous.image, annotations: this.annotations(previous) }), () => `set the image of pod ${ns}/${this.pod} back to ${previous.image}`);
+    if (rollImage) await this.run.step('rollback-image', () => this.kube.patchPod(ns, this.pod, { image: previous.image, annotations: this.annotations(previous, previousBuild) }), () => `set the image of pod ${ns}/${this.pod} back to ${previous.image}`);
     const calm = new AbortController().signal;
     await this.run.step('rollback-running', () => this.kube.waitForPod(ns, this.pod, { until: 'running', timeoutMs: this.run.remaining(120_000), image: previous.image, signal: calm }), () => `pod ${ns}/${this.pod} is running`);
     if ((rollImage || !pod) && this.config.init.length > 0) await this.run.step('rollback-init', () => this.commands(this.config.init, this.config.code.path, 'init'), () => 'ran the init commands again');
     const published = await this.run.step('rollback-publish', () => this.publish(previous.commit, failed.commit), (r) => describePublish(r));
     if (this.config.reload.length > 0 && published.mode !== 'none') await this.run.step('rollback-reload', () => this.commands(this.config.reload, `${this.config.code.path}/current`, 'reload'), () => 'ran the reload commands');
     await this.run.step('rollback-health', () => checkHealth({ kube: this.kube, namespace: ns, pod: this.pod }, this.config), (h) => `healthy again: ${h.detail}`);
-    await this.run.step('rollback-annotate', () => this.kube.patchPod(ns, this.pod, { annotations: this.annotations(previous) }), () => `annotated pod ${ns}/${this.pod} with commit ${short(previous.commit)}`);
+    await this.run.step('rollback-annotate', () => this.kube.patchPod(ns, this.pod, { annotations: this.annotations(previous, previousBuild) }), () => `annotated pod ${ns}/${this.pod} with commit ${short(previous.commit)}`);
   }
 
   private async diagnostics(): Promise<string> {
@@ -560,9 +564,9 @@ class Change {
     };
   }
 
-  private status(target: Target, phase: JobStatus['phase'], extra: { revision: number; volume?: string }): JobStatus {
+  private status(target: Target, phase: JobStatus['phase'], extra: { revision: number; volume?: string; build?: JobStatus['build'] }): JobStatus {
     const before = this.current().status;
-    const build = { ...(this.ctx.identity.buildNumber ? { number: this.ctx.identity.buildNumber } : {}), ...(this.ctx.identity.buildUrl ? { url: this.ctx.identity.buildUrl } : {}), tag: this.ctx.identity.id };
+    const build = extra.build ?? { ...this.thisBuild(), tag: this.ctx.identity.id };
     const status: JobStatus = {
       phase,
       pod: this.pod,
@@ -598,7 +602,8 @@ class Change {
     };
   }
 
-  private annotations(target: Target): Record<string, string> {
+  /** The pod's trace annotations for `target`, deployed by `build` (default: this run's build). */
+  private annotations(target: Target, build: { number?: string; url?: string } | undefined = this.thisBuild()): Record<string, string> {
     const a: Record<string, string> = {
       [annotationKeys.image]: target.image,
       [annotationKeys.imageTag]: target.imageTag,
@@ -607,9 +612,14 @@ class Change {
     };
     // A strategic merge patch removes an annotation given as null; a rollback to an untagged commit must not keep the newer tag.
     (a as Record<string, string | null>)[annotationKeys.gitTag] = target.gitTag ?? null;
-    if (this.ctx.identity.buildNumber) a[annotationKeys.buildNumber] = this.ctx.identity.buildNumber;
-    if (this.ctx.identity.buildUrl) a[annotationKeys.buildUrl] = this.ctx.identity.buildUrl;
+    // A run outside Jenkins has no build: the annotations of an earlier build must not stay behind.
+    (a as Record<string, string | null>)[annotationKeys.buildNumber] = build?.number ?? null;
+    (a as Record<string, string | null>)[annotationKeys.buildUrl] = build?.url ?? null;
     return a;
+  }
+
+  private thisBuild(): { number?: string; url?: string } {
+    return { ...(this.ctx.identity.buildNumber ? { number: this.ctx.identity.buildNumber } : {}), ...(this.ctx.identity.buildUrl ? { url: this.ctx.identity.buildUrl } : {}) };
   }
 
   private current(): JobRecord {

@@ -95,6 +95,12 @@ describe('gkube deploy in a Jenkins shell step', () => {
     const stored = await env.record(job);
     expect(stored?.record.status).toMatchObject({ phase: 'failed', rolledBack: true, commit: commits[2], revision: 4 });
     expect(stored?.record.status.reason).toMatch(/health check/);
+    // What runs is what build 3 deployed: the pod and the record both say so, and trace sees no drift.
+    expect(stored?.record.status.build?.number).toBe('3');
+    expect((await env.pod(job))?.metadata?.annotations).toMatchObject({ 'gkube.dev/commit': commits[2], 'gkube.dev/build-number': '3' });
+    const trace = await env.gkube(['trace', job, '-o', 'json'], env.jenkinsEnv(job, build, commits[3]!));
+    expectExit(trace, 0);
+    expect(JSON.parse(String(trace.stdout))).toMatchObject({ commit: commits[2], build: { number: '3' }, drift: [] });
     const last = (await env.history(job)).at(-1)!;
     expect(last).toMatchObject({ revision: 4, result: 'rolled-back', commit: commits[3] });
     expect(last.diagnostics).toMatch(/last log lines of pod/);

@@ -32,6 +32,18 @@ export class DeployEnv {
 
   static async start(): Promise<DeployEnv> {
     const env = new DeployEnv();
+    try {
+      await env.startServices();
+    } catch (err) {
+      // Whatever did start is stopped: a failed start leaves nothing behind.
+      await env.stop().catch(() => undefined);
+      throw err;
+    }
+    return env;
+  }
+
+  private async startServices(): Promise<void> {
+    const env = this;
     env.etcd = await startEtcd();
     env.store = connectEtcd({ endpoints: env.etcd.endpoints, callTimeoutMs: 5_000 });
     env.registry = await startRegistry();
@@ -46,7 +58,6 @@ export class DeployEnv {
     });
     env.image = `${env.registry.host}/examples/hello`;
     env.repo = await env.workspace();
-    return env;
   }
 
   /** A fresh git repository with examples/hello committed and tagged v1.0.0. */
