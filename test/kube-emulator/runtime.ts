@@ -404,10 +404,11 @@ export function spawnInContainer(initPid: number, env: Array<[string, string]>, 
   ].join('\n');
   const child = spawn(
     'nsenter',
-    // No -w: as runc exec, the session starts in the container's configured working directory (the wrapper
-    // cds there), never in PID 1's current one, which may since have been removed (a stale handle on FUSE).
-    ['-t', String(initPid), '-m', '-u', '-p', '-r', '--', 'env', '-i', ...env.map(([k, v]) => `${k}=${v}`), '/bin/sh', '-c', wrapper, 'sh', workingDir, ...argv],
-    { stdio: ['pipe', 'pipe', 'pipe', 'pipe'], env: helperEnv, cwd: '/' },
+    // --wdns=/ (not -w): as runc exec, the session starts in the container's configured working directory
+    // (the wrapper cds there from the container's /), never in PID 1's current one, which may since have
+    // been removed (a stale handle on FUSE).
+    ['-t', String(initPid), '-m', '-u', '-p', '-r', '--wdns=/', '--', 'env', '-i', ...env.map(([k, v]) => `${k}=${v}`), '/bin/sh', '-c', wrapper, 'sh', workingDir, ...argv],
+    { stdio: ['pipe', 'pipe', 'pipe', 'pipe'], env: helperEnv },
   );
   liveChildren.add(child);
   child.once('close', () => liveChildren.delete(child));
