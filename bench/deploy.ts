@@ -14,9 +14,9 @@
 // Prints a summary and appends a section to bench/results/deploy.md.
 import { createCipheriv } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
-import { cpus, loadavg, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { DeployEnv, root } from '../test/helpers/deploy-env.js';
@@ -145,9 +145,38 @@ interface Mark {
   registry: number;
 }
 
+// ---- the gkube under test ----
+
+/**
+ * bin/gkube with a copy of the bundle it loads, taken now: a build running meanwhile (npm test and npm run build
+ * empty dist/ first) neither breaks the runs nor changes what they measure. SDKs come from the project's node_modules.
+ */
+async function snapshotGkube(): Promise<{ bin: string; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'gkube-bench-'));
+  const bundle = (await readdir(join(root, 'dist'))).filter((f) => f.endsWith('.mjs'));
+  if (!bundle.includes('gkube.mjs')) throw new Error(`${join(root, 'dist/gkube.mjs')} is missing: run npm run build (npm run bench:deploy does)`);
+  await mkdir(join(dir, 'dist'));
+  await cp(join(root, 'bin'), join(dir, 'bin'), { recursive: true });
+  await Promise.all(bundle.map((f) => copyFile(join(root, 'dist', f), join(dir, 'dist', f))));
+  await copyFile(join(root, 'package.json'), join(dir, 'package.json'));
+  await symlink(join(root, 'node_modules'), join(dir, 'node_modules'));
+  return { bin: join(dir, 'bin/gkube'), dir };
+}
+
+const gkube = await snapshotGkube();
+const gkubeSource = version('git', ['-C', root, 'describe', '--always', '--dirty']);
+
+/** Runs the snapshot of bin/gkube as DeployEnv.gkube runs bin/gkube. */
+function runGkube(args: string[], vars: Record<string, string>, cwd: string) {
+  return execa(gkube.bin, args, { cwd, env: { ...vars, GKUBE: gkube.bin }, extendEnv: false, reject: false, stdin: 'ignore' });
+}
+
 // ---- the run ----
 
-const env = await DeployEnv.start();
+const env = await DeployEnv.start().catch(async (err: unknown) => {
+  await rm(gkube.dir, { recursive: true, force: true });
+  throw err;
+});
 const proxy = await CountingProxy.start(env.registry.url);
 const image = `${proxy.host}/examples/hello`;
 const etcdUrl = env.etcd.endpoints[0]!;
@@ -170,6 +199,7 @@ async function stopAll(): Promise<void> {
   stopping = true;
   await proxy.stop().catch(() => undefined);
   await env.stop();
+  await rm(gkube.dir, { recursive: true, force: true });
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => void stopAll().finally(() => process.exit(130)));
@@ -228,7 +258,7 @@ async function deploy(job: string, commit: string, workspace: GitRepo, expect: {
   const vars = env.jenkinsEnv(job, build, commit, { WORKSPACE: workspace.dir, GKUBE_IMAGE: image });
   const before = await mark();
   const t0 = process.hrtime.bigint();
-  const r = await env.gkube(['deploy', '--timeout', '5m', '-o', 'json'], vars, workspace.dir);
+  const r = await runGkube(['deploy', '--timeout', '5m', '-o', 'json'], vars, workspace.dir);
   const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const seen = await since(before);
   if (r.exitCode !== 0) throw new Error(`gkube deploy of ${job} at ${commit.slice(0, 12)} exited ${r.exitCode}:\n${String(r.stderr)}`);
@@ -242,7 +272,7 @@ async function deploy(job: string, commit: string, workspace: GitRepo, expect: {
 
 async function remove(job: string, workspace: GitRepo): Promise<void> {
   build += 1;
-  const r = await env.gkube(['delete', job, '-o', 'json'], env.jenkinsEnv(job, build, 'HEAD', { WORKSPACE: workspace.dir, GKUBE_IMAGE: image }), workspace.dir);
+  const r = await runGkube(['delete', job, '-o', 'json'], env.jenkinsEnv(job, build, 'HEAD', { WORKSPACE: workspace.dir, GKUBE_IMAGE: image }), workspace.dir);
   if (r.exitCode !== 0) throw new Error(`gkube delete ${job} exited ${r.exitCode}:\n${String(r.stderr)}`);
 }
 
@@ -421,6 +451,7 @@ async function publishBench(): Promise<PublishBench> {
   for (let i = 1; i <= publishRuns; i++) {
     if (job) await remove(job, repo);
     job = `bench/big/deploy-${i}`;
+    await flushWrites();
     const r = await deploy(job, tree.commit, repo, { action: 'provision', mode: 'full' });
     full.push(r);
     process.stderr.write(`[bench] publish: full ${i}/${publishRuns}: ${bytes(r.summary.publish!.bytes)} in ${ms(stepMs(r, 'publish'))}\n`);
@@ -428,6 +459,7 @@ async function publishBench(): Promise<PublishBench> {
   // Delta: each next commit changes one file.
   const delta: DeployRun[] = [];
   for (const [i, change] of changes.entries()) {
+    await flushWrites();
     const r = await deploy(job, change.commit, repo, { action: 'update', mode: 'delta' });
     if (r.summary.publish!.files !== 1) throw new Error(`a one-file change sent ${r.summary.publish!.files} files`);
     delta.push(r);
@@ -435,6 +467,11 @@ async function publishBench(): Promise<PublishBench> {
   }
   await remove(job, repo);
   return { treeBytes: tree.bytes, treeCommitMs, full, delta, changed: changes.map((c) => c.size) };
+}
+
+/** Writes the earlier runs left in the page cache go to disk first, so that no run pays for the one before it. */
+async function flushWrites(): Promise<void> {
+  await execa('sync');
 }
 
 // ---- report ----
@@ -457,8 +494,12 @@ function report(noop: NoopResult, pub: PublishBench): { summary: string; markdow
   const inside = median(noop.inProcess);
   const wall = median(noop.wall);
   const allSdks = noop.imports.find(([name]) => name === 'all four')?.[1] ?? NaN;
+  const spread = (runs: DeployRun[], f: (r: DeployRun) => number) => {
+    const xs = runs.map(f);
+    return `${ms(median(xs))} (${ms(Math.min(...xs))}–${ms(Math.max(...xs))})`;
+  };
   const publishRow = (name: string, runs: DeployRun[]) =>
-    `| ${name} | ${runs.length} | ${col(runs, (r) => r.summary.publish!.files)} | ${bytes(col(runs, (r) => r.summary.publish!.bytes))} | ${ms(col(runs, (r) => stepMs(r, 'publish')))} | ${ms(col(runs, (r) => r.wallMs))} | ` +
+    `| ${name} | ${runs.length} | ${col(runs, (r) => r.summary.publish!.files)} | ${bytes(col(runs, (r) => r.summary.publish!.bytes))} | ${spread(runs, (r) => stepMs(r, 'publish'))} | ${spread(runs, (r) => r.wallMs)} | ` +
     `${col(runs, (r) => r.seen.kube.length)} + ${col(runs, (r) => r.seen.execs)} | ${col(runs, (r) => etcdTotal(r.seen, 'started'))} |`;
   // Every step either kind of deploy ran, in the order the first deploy ran them.
   const stepNames = [...new Set([...pub.full, ...pub.delta].flatMap((r) => r.summary.steps.map((s) => s.step)))];
@@ -484,7 +525,7 @@ function report(noop: NoopResult, pub: PublishBench): { summary: string; markdow
     '',
     `Machine: ${machine.cpu}, ${machine.memory}, ${machine.kernel}; Node ${machine.node}; ${machine.etcd}; ${machine.git}. ` +
       `Load average (1/5/15 min) ${loadBefore} at the start, ${load()} at the end.`,
-    `Command: \`npm run bench:deploy -- ${noopRuns} ${publishRuns}\`.`,
+    `Command: \`npm run bench:deploy -- ${noopRuns} ${publishRuns}\`, gkube ${gkubeSource} (\`git describe --always --dirty\`).`,
     '',
     `### No-op redeploy (median of ${noopRuns} runs; range in brackets)`,
     '',
@@ -502,7 +543,7 @@ function report(noop: NoopResult, pub: PublishBench): { summary: string; markdow
       `${noop.imports.map(([n, t]) => `${n} ${ms(t)}`).join(', ')}. ` +
       `The no-op's wall time less its deploy action is ${ms(wall - inside)}; importing all four SDKs alone takes ${ms(allSdks)}.`,
     '',
-    `### Publishing a one-file change: ${treeFiles} files, ${bytes(pub.treeBytes)} (median of ${publishRuns} runs each)`,
+    `### Publishing a one-file change: ${treeFiles} files, ${bytes(pub.treeBytes)} (median of ${publishRuns} runs each; range in brackets)`,
     '',
     '| publish | runs | files sent | bytes streamed | publish step | whole deploy | Kubernetes API requests (HTTP + exec) | etcd RPCs |',
     '|---|---|---|---|---|---|---|---|',
@@ -526,9 +567,10 @@ function report(noop: NoopResult, pub: PublishBench): { summary: string; markdow
 
 const header = `# Deploy cost
 
-\`npm run bench:deploy [-- NOOP_RUNS PUBLISH_RUNS]\` (bench/deploy.ts; defaults 15 and 5) runs \`bin/gkube deploy -o json\`
-as a Jenkins shell step would, against real etcd, the real docker-registry and the Kubernetes API emulator, all on this
-machine.
+\`npm run bench:deploy [-- NOOP_RUNS PUBLISH_RUNS]\` (bench/deploy.ts; defaults 15 and 5) builds gkube and runs
+\`bin/gkube deploy -o json\` as a Jenkins shell step would, against real etcd, the real docker-registry and the
+Kubernetes API emulator, all on this machine. It runs a copy of bin/gkube and dist/ taken at its start, so a build
+made meanwhile changes nothing; "gkube" in each section names the source it was built from.
 
 - **No-op redeploy**: the job is provisioned, then deployed again at the same commit NOOP_RUNS times (after one
   uncounted warm-up run). Kubernetes API requests are the emulator's request log plus the exec sessions (WebSocket
@@ -540,6 +582,7 @@ machine.
   deployed PUBLISH_RUNS times as the first deploy of a fresh job (a full publish; each job is deleted before the
   next), then PUBLISH_RUNS commits that each change one file are deployed to the last job (delta publishes). Bytes
   and the publish step's time are gkube's own (\`publish.bytes\`, \`steps[].ms\`); "whole deploy" is the wall time.
+  Each of these deploys starts after \`sync\`, so none pays for the disk writes of the one before.
 
 Machines here are shared: compare counts and ratios, not absolute times.
 `;

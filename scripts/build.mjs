@@ -25,9 +25,10 @@ await build({
   logLevel: 'warning',
 });
 
-// The demo and the Kubernetes API emulator live beside the tests; they are bundled so that plain `node` runs them.
+// The demo, the Kubernetes API emulator and the deploy benchmark live beside the tests; they are bundled so that
+// plain `node` runs them.
 await build({
-  entryPoints: { 'demo/demo': 'scripts/demo.ts', 'emulator/kube-emulator': 'test/kube-emulator/main.ts' },
+  entryPoints: { 'demo/demo': 'scripts/demo.ts', 'emulator/kube-emulator': 'test/kube-emulator/main.ts', 'bench/deploy': 'bench/deploy.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   bundle: true,
