@@ -24,6 +24,8 @@ export interface PodSummary {
   running: boolean;
   /** The images the containers' statuses report (what actually runs), in container order. */
   runningImages: string[];
+  /** When the most recently started running container started (the API server's clock). */
+  startedAt?: string;
   ip?: string;
   node?: string;
   images: string[];
@@ -190,7 +192,9 @@ class ClientNodePort implements KubePort {
       last = state;
       const wanted = pod !== undefined && !pod.deleting && (options.until === 'ready' ? pod.ready && pod.running : pod.running) && (options.image === undefined || pod.runningImages.every((i) => sameImage(i, options.image!)));
       if (wanted) {
-        if (!heldSince || heldSince.restarts !== pod.restarts) heldSince = { at: Date.now(), restarts: pod.restarts };
+        // A container that has run for a while already held its state: no need to watch it for settleMs again.
+        // (startedAt has whole seconds: the second after it is the earliest the container surely ran.)
+        if (!heldSince || heldSince.restarts !== pod.restarts) heldSince = { at: Math.min(Date.now(), pod.startedAt ? Date.parse(pod.startedAt) + 1_000 || Date.now() : Date.now()), restarts: pod.restarts };
         if (Date.now() - heldSince.at >= settleMs) return pod;
       } else heldSince = undefined;
       if (pod?.waitingReason && hopelessReasons.has(pod.waitingReason)) {
@@ -298,6 +302,8 @@ function summarisePod(pod: k8s.V1Pod): PodSummary {
     annotations: pod.metadata?.annotations ?? {},
     deleting: pod.metadata?.deletionTimestamp !== undefined,
   };
+  const started = statuses.map((s) => s.state?.running?.startedAt).filter((t): t is Date => t !== undefined).map((t) => toIso(t)).sort().at(-1);
+  if (started) summary.startedAt = started;
   if (pod.status?.podIP) summary.ip = pod.status.podIP;
   if (pod.spec?.nodeName) summary.node = pod.spec.nodeName;
   const reason = notReady?.state?.waiting?.reason ?? notReady?.state?.terminated?.reason;

@@ -15,7 +15,9 @@
 // Flow, one exec each:
 // 1. (delta only) read `current`; when it is not the expected commit, publish in full instead and say why.
 // 2. upload: remove leftovers of interrupted runs in .gkube/staging, create the staging tree (empty for a
-//    full publish; a `cp -a` of the live release for a delta, then the changed and deleted paths removed),
+//    full publish; for a delta, a copy of the live release whose files are hard links (`cp -al`: the
+//    directories are new, the files shared), then the changed and deleted paths removed, so that the tar
+//    extracts changed files as new inodes and the live release is never written through a shared link),
 //    extract the tar from stdin into it, and print the tree's manifest: every regular file's sha256 and
 //    executable bit, every symbolic link's target.
 // 3. compare that manifest with the one computed here from `git archive` of the commit (the tar parsed as
@@ -27,7 +29,7 @@
 // A stream cut at any point before 4 leaves `current` as it was; a cut during 4 leaves either the old or
 // the new release live, never a mix, and the link says which.
 //
-// The pod needs only POSIX sh and BusyBox-compatible tar, find, xargs, sha256sum, cp, mv, ln, rm, rmdir,
+// The pod needs only POSIX sh and BusyBox-compatible tar, find, xargs, sha256sum, cp (-a, -l), mv, ln, rm, rmdir,
 // readlink and dd; no bash. `mv -T` appeared in BusyBox 1.35: with an older one `current` is replaced by
 // rm + mv (briefly absent, still never half-written).
 //
@@ -193,7 +195,7 @@ else
     echo "gkube: $1/current changed during the publish (it is now \${now:-missing})" >&2
     exit 65
   fi
-  cp -a -- "$3" "$st"
+  cp -al -- "$3" "$st"
   cd -- "$st"
   IFS= read -r n
   if [ "$n" -gt 0 ]; then dd bs=1 count="$n" 2>/dev/null | xargs -0 -r rm -rf --; fi

@@ -251,6 +251,13 @@ describe('publish', () => {
     // The previous release is kept for a rollback; nothing is left in staging.
     expect(await readdir(join(volumeDir, '.gkube', 'releases'))).toHaveLength(2);
     expect(await readdir(join(volumeDir, '.gkube', 'staging'))).toEqual([]);
+    // The new release shares the unchanged files with the old one (hard links), and never wrote through them:
+    // the previous release still holds the first commit's content.
+    const releases = join(volumeDir, '.gkube', 'releases');
+    const previous = join(releases, (await readdir(releases)).find((d) => d.startsWith(`${c[0]}-`))!);
+    expect(await readFile(join(previous, 'index.html'), 'utf8')).toBe('<h1>v1</h1>\n');
+    expect(await readFile(join(previous, 'lib/util.js'), 'utf8')).toBe('export const a = 1;\n');
+    expect((await lstat(join(previous, 'assets/big.txt'))).ino).toBe((await lstat(join(volumeDir, 'current', 'assets/big.txt'))).ino);
   });
 
   test('a stream cut mid-way fails clearly and leaves the published code intact and readable', async () => {
