@@ -249,7 +249,7 @@ class Run {
       const plan = planDeploy(stored?.record, await look(stored), { commit: target.commit, image: target.image, configDigest: specDigest });
       if (plan.kind === 'noop') return this.unchanged(kind, plan, stored!.record, target);
       if (plan.kind === 'inconsistent') {
-        throw new GkubeError('INCONSISTENT_STATE', `job ${names.name}: ${plan.reason}; nothing was changed`, { hint: `gkube recover ${names.name} (or gkube delete ${names.name} and deploy again)` });
+        throw new GkubeError('INCONSISTENT_STATE', `job ${names.name}: ${plan.reason}; nothing was changed`, { hint: `if the data is lost for good: gkube delete ${names.name}, then deploy again onto a new, empty claim` });
       }
       this.note(plan.kind === 'provision' ? `provisioning job ${names.name}: ${plan.reason}` : `updating job ${names.name}: ${plan.reasons.join('; ')}`);
       const change = new Change(this, ctx, kube, registry, lock, names, config, { storage, claimName, specDigest, manifestFor });
