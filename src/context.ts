@@ -2,6 +2,7 @@ import type { EtcdPort } from './adapters/etcd.js';
 import type { KubePort } from './adapters/kube.js';
 import type { GitPort } from './adapters/git.js';
 import type { RegistryPort } from './adapters/registry.js';
+import type { GlusterPort } from './adapters/gluster.js';
 import type { Clock } from './clock.js';
 import type { LoadedConfig } from './config/index.js';
 
@@ -28,6 +29,8 @@ export interface Context {
   git(): Promise<GitPort>;
   /** The app configuration (gkube.yaml + env + --set + flags), loaded and validated on first use. */
   config(): Promise<LoadedConfig>;
+  /** The Gluster pool's CLI, on this host or over ssh on a pool member (one port per target). */
+  gluster(options: { ssh?: string }): GlusterPort;
   /** The image registry (credentials from the Docker config file when there is one). */
   registry(): RegistryPort;
   clock: Clock;

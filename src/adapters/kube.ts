@@ -56,9 +56,13 @@ export interface KubePort {
   deletePod(namespace: string, name: string): Promise<boolean>;
   /** Deletes a claim; false when it was already gone. */
   deleteClaim(namespace: string, name: string): Promise<boolean>;
+  /** Deletes a PV (namespace ignored), Endpoints or Service; false when it was already gone. */
+  deleteObject(kind: 'PersistentVolume' | 'Endpoints' | 'Service', namespace: string, name: string): Promise<boolean>;
+  /** A PersistentVolume's phase, labels and Gluster path, or undefined when it does not exist. */
+  findPersistentVolume(name: string): Promise<{ name: string; phase: string; labels: Record<string, string>; glusterPath?: string } | undefined>;
   events(namespace: string, name: string): Promise<EventSummary[]>;
   serverVersion(): Promise<string>;
-  /** Creates an object from a manifest (Pod or PersistentVolumeClaim); false when one of that name exists. */
+  /** Creates an object from a manifest (Pod, PersistentVolumeClaim, PersistentVolume, Endpoints, Service); false when one of that name exists. */
   create(manifest: Record<string, unknown>): Promise<boolean>;
   /**
    * Waits until the pod is Ready (see waitForPod).
@@ -154,6 +158,23 @@ class ClientNodePort implements KubePort {
     return (await this.optional(() => this.core.deleteNamespacedPersistentVolumeClaim({ name, namespace }))) !== undefined;
   }
 
+  async deleteObject(kind: 'PersistentVolume' | 'Endpoints' | 'Service', namespace: string, name: string): Promise<boolean> {
+    const deleted = await this.optional((): Promise<unknown> =>
+      kind === 'PersistentVolume'
+        ? this.core.deletePersistentVolume({ name })
+        : kind === 'Endpoints'
+          ? this.core.deleteNamespacedEndpoints({ name, namespace })
+          : this.core.deleteNamespacedService({ name, namespace }),
+    );
+    return deleted !== undefined;
+  }
+
+  async findPersistentVolume(name: string): Promise<{ name: string; phase: string; labels: Record<string, string>; glusterPath?: string } | undefined> {
+    const pv = await this.optional(() => this.core.readPersistentVolume({ name }));
+    if (!pv) return undefined;
+    return { name, phase: pv.status?.phase ?? 'Pending', labels: pv.metadata?.labels ?? {}, ...(pv.spec?.glusterfs?.path ? { glusterPath: pv.spec.glusterfs.path } : {}) };
+  }
+
   async events(namespace: string, name: string): Promise<EventSummary[]> {
     const list = await this.call(() => this.core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` }));
     return list.items
@@ -166,6 +187,9 @@ class ClientNodePort implements KubePort {
     try {
       if (manifest['kind'] === 'Pod') await this.call(() => this.core.createNamespacedPod({ namespace: meta.namespace, body: manifest as k8s.V1Pod }));
       else if (manifest['kind'] === 'PersistentVolumeClaim') await this.call(() => this.core.createNamespacedPersistentVolumeClaim({ namespace: meta.namespace, body: manifest as k8s.V1PersistentVolumeClaim }));
+      else if (manifest['kind'] === 'PersistentVolume') await this.call(() => this.core.createPersistentVolume({ body: manifest as k8s.V1PersistentVolume }));
+      else if (manifest['kind'] === 'Endpoints') await this.call(() => this.core.createNamespacedEndpoints({ namespace: meta.namespace, body: manifest as k8s.V1Endpoints }));
+      else if (manifest['kind'] === 'Service') await this.call(() => this.core.createNamespacedService({ namespace: meta.namespace, body: manifest as k8s.V1Service }));
       else throw new Error(`gkube does not create ${String(manifest['kind'])} objects`);
       return true;
     } catch (err) {

@@ -11,6 +11,7 @@ import type { KubePort } from '../adapters/kube.js';
 import type { LoadedConfig } from '../config/index.js';
 import type { GitPort } from '../adapters/git.js';
 import type { RegistryPort } from '../adapters/registry.js';
+import type { GlusterPort } from '../adapters/gluster.js';
 import { defaultPrefix } from '../jobs/keys.js';
 import type { CommandInvocation } from './commands.js';
 
@@ -61,11 +62,18 @@ export async function buildContext(invocation: CommandInvocation): Promise<Conte
   // A --config or --set given to any command is checked now: a typo must not be ignored silently.
   if (options.config !== undefined || (options.set ?? []).length > 0) await loadOnce();
   let git: Promise<GitPort> | undefined;
-  const { createRegistry } = await import('../adapters/registry.js');
+  const [{ createRegistry }, { connectGluster }] = await Promise.all([import('../adapters/registry.js'), import('../adapters/gluster.js')]);
+  const glusters = new Map<string, GlusterPort>();
   let registry: RegistryPort | undefined;
   const killAt = env['GKUBE_TEST_KILL_AT_STEP'];
   return {
     registry: () => (registry ??= createRegistry(registryOptions(env))),
+    gluster: (options) => {
+      const key = options.ssh ?? '';
+      let port = glusters.get(key);
+      if (!port) glusters.set(key, (port = connectGluster(options.ssh ? { ssh: options.ssh } : {})));
+      return port;
+    },
     signal: invocation.cli.signal ?? new AbortController().signal,
     // Test-only fault hook: the process kills itself (SIGKILL, no clean-up) as the named step begins.
     stepStarting: (step) => {

@@ -207,7 +207,7 @@ class Run {
 
     const kube = ctx.kube();
     if (!kube) throw new GkubeError('INVALID_CONFIG', 'no Kubernetes cluster configured: pass --kubeconfig FILE or set KUBECONFIG (or run in a pod with a service account); nothing was changed');
-    const storage = storageFor(kube, config);
+    const storage = storageFor(kube, config, () => ctx.gluster(config.storage.glusterfs.ssh ? { ssh: config.storage.glusterfs.ssh } : {}));
     const registry = new JobRegistry(ctx.etcd(), ctx.prefix);
     const claimName = config.storage.provider === 'none' ? undefined : names.resourceName;
     const deployment = (t: Target): Deployment => ({
@@ -227,6 +227,7 @@ class Run {
       const stored = await registry.get(names);
       if (stored) checkSameHome(names, stored.record, config);
       const plan = planDeploy(stored?.record, await look(stored), { commit: target.commit, image: target.image, configDigest: specDigest });
+      if (plan.kind === 'provision') await storage.check(config);
       const result = this.result(kind, plan, 'planned', config.namespace, target, stored?.record.status.revision ?? 0, null);
       result.manifests = [...(claimName && plan.kind === 'provision' ? [claimManifest(names, config)] : []), manifestFor(target)];
       return result;
@@ -248,6 +249,8 @@ class Run {
       if (stored) checkSameHome(names, stored.record, config);
       const plan = planDeploy(stored?.record, await look(stored), { commit: target.commit, image: target.image, configDigest: specDigest });
       if (plan.kind === 'noop') return this.unchanged(kind, plan, stored!.record, target);
+      // Storage this cluster cannot serve is refused before anything is recorded or created.
+      if (plan.kind === 'provision') await storage.check(config);
       if (plan.kind === 'inconsistent') {
         throw new GkubeError('INCONSISTENT_STATE', `job ${names.name}: ${plan.reason}; nothing was changed`, { hint: `if the data is lost for good: gkube delete ${names.name}, then deploy again onto a new, empty claim` });
       }
@@ -381,7 +384,8 @@ class Change {
       const made = await this.run.step('storage', () => this.shape.storage.ensure(this.names, this.config), (s) => (s.claim ? `${s.created ? 'created' : 'adopted'} persistentvolumeclaim ${this.namespace}/${s.claim}` : 'no volume (storage.provider none): the code lives as long as the pod'));
       await this.run.step('pod', () => this.createPod(target, true), (how) => `${how} pod ${this.namespace}/${this.pod} with image ${target.image}`);
       await this.bringUp(target, { init: true, fromCommit: undefined });
-      const volume = made.claim ? (await this.kube.findClaim(this.namespace, made.claim))?.volumeName : undefined;
+      // The storage's own volume (a Gluster volume), else the PV the claim is bound to.
+      const volume = made.volume ?? (made.claim ? (await this.kube.findClaim(this.namespace, made.claim))?.volumeName : undefined);
       const done = this.status(target, 'ready', { revision: this.revision() + 1, ...(volume ? { volume } : {}) });
       await this.write('record-done', { ...this.current(), status: done }, this.history(done.revision, kind === 'rollback' ? 'rollback' : 'provision', 'succeeded', target), () => `recorded revision ${done.revision}: job ${this.names.name} is ready`);
       return this.finish(kind, plan, 'succeeded', target, null, undefined);
@@ -425,6 +429,9 @@ class Change {
       signal: this.ctx.signal,
       onChange: (s) => this.ctx.progress(`[gkube]   pod ${ns}/${this.pod}: ${s}`),
     }), (p) => `pod ${ns}/${this.pod} is running${p.node ? ` on ${p.node}` : ''}${p.ip ? ` (${p.ip})` : ''}`);
+    if (how.fromCommit === undefined) {
+      await this.run.step('preflight', () => this.preflight(), (free) => `${this.config.code.path} in the pod is writable, ${free} free`);
+    }
     if (how.init && this.config.init.length > 0) {
       await this.run.step('init', () => this.commands(this.config.init, this.config.code.path, 'init'), () => `ran ${this.config.init.length} init command${this.config.init.length === 1 ? '' : 's'}`);
     }
@@ -472,6 +479,20 @@ class Change {
     return fromCommit ? publishDelta({ ...common, fromCommit, toCommit: commit }) : publishFull({ ...common, commit });
   }
 
+  /** Before the first publish: code.path takes a write (1 MiB) and has room; returns the free space. */
+  private async preflight(): Promise<string> {
+    const script = 'cd -- "$1" || exit 97; dd if=/dev/zero of=.gkube-write-test bs=1024 count=1024 2>&1 >/dev/null || { rm -f .gkube-write-test; exit 98; }; rm -f .gkube-write-test; df -Pk . | tail -n 1';
+    const path = this.config.code.path;
+    const r = await this.kube.exec({ namespace: this.namespace, pod: this.pod, container: 'app', command: ['sh', '-c', script, 'sh', path], timeoutMs: this.run.remaining(60_000) });
+    const said = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-3).join(' ');
+    if (r.exitCode !== 0) {
+      const what = r.exitCode === 97 ? 'cannot be entered' : /No space left|Disk quota exceeded/i.test(said) ? 'is full' : /Read-only/i.test(said) ? 'is read-only' : 'cannot be written';
+      throw new GkubeError('OPERATION_FAILED', `${path} in pod ${this.namespace}/${this.pod} ${what}${said ? `: ${said}` : ''}`, { hint: 'check the job\'s volume (its size: storage.size; its state: gkube describe)' });
+    }
+    const available = Number(r.stdout.trim().split(/\s+/)[3]);
+    return Number.isFinite(available) ? formatBytes(available * 1024) : 'unknown space';
+  }
+
   private async commands(commands: readonly string[], dir: string, what: 'init' | 'reload'): Promise<void> {
     for (const command of commands) {
       // The command is a shell line from gkube.yaml; the directory is passed as an argument, never spliced in.
@@ -496,9 +517,16 @@ class Change {
       throw err;
     }
     const diagnostics = await this.diagnostics();
+    if (plan.kind === 'provision') {
+      // Nothing was ever live: the record stays at revision 0 (so the next deploy provisions again and adopts
+      // what this run made) and says why; the pod's last words go into the reason's hint on the console.
+      const status: JobStatus = { ...this.current().status, phase: 'failed', reason: `${err.message} (step ${this.run.currentStep})`, updatedAt: timestamp(this.ctx.clock) };
+      await this.write('record-failed', { ...this.current(), status }, undefined, () => `recorded job ${this.names.name} as failed; the next deploy provisions it again`);
+      return this.finish(kind, plan, 'failed', target, null, err);
+    }
     let rolledBack: Target | null = null;
     let reason = `${err.message} (step ${this.run.currentStep})`;
-    if (previous && plan.kind === 'update') {
+    if (previous) {
       this.run.note(`the change failed: ${err.message}; rolling back to commit ${short(previous.commit)} with image ${previous.image}`);
       try {
         await this.restore(previous, target);
@@ -521,7 +549,7 @@ class Change {
         else status[k] = before[k];
       }
     }
-    const entry = { ...this.history(revision, plan.kind === 'provision' ? 'provision' : kind === 'rollback' ? 'rollback' : 'update', rolledBack ? 'rolled-back' : 'failed', target), reason, diagnostics };
+    const entry = { ...this.history(revision, kind === 'rollback' ? 'rollback' : 'update', rolledBack ? 'rolled-back' : 'failed', target), reason, diagnostics };
     await this.write('record-failed', { ...this.current(), status }, entry, () => `recorded revision ${revision}: ${rolledBack ? `failed and rolled back to ${short(rolledBack.commit)}` : 'failed'}`);
     const result = this.finish(kind, plan, rolledBack ? 'rolled-back' : 'failed', target, rolledBack, err);
     return result;
@@ -559,7 +587,14 @@ class Change {
     return {
       namespace: this.namespace,
       ...(this.config.image.repository ? { imageRepository: this.config.image.repository } : {}),
-      storage: { provider: s.provider, size: s.size, retain: s.retain, ...(s.storageClassName ? { storageClassName: s.storageClassName } : {}) },
+      storage: {
+        provider: s.provider,
+        size: s.size,
+        retain: s.retain,
+        ...(s.storageClassName ? { storageClassName: s.storageClassName } : {}),
+        // What delete needs to find the pool again, without gkube.yaml.
+        ...(s.provider === 'glusterfs' ? { glusterfs: { mode: s.glusterfs.mode, ...(s.glusterfs.ssh ? { ssh: s.glusterfs.ssh } : {}) } } : {}),
+      },
       configDigest: this.shape.specDigest,
     };
   }

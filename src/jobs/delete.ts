@@ -6,6 +6,13 @@ import { describeHolder, JobLocks } from './lock.js';
 import type { JobNames } from './naming.js';
 import { notFound } from './read.js';
 import { JobRegistry } from './registry.js';
+import type { JobRecord } from './record.js';
+import type { KubePort } from '../adapters/kube.js';
+import { glusterObjectNames } from '../provision/manifests.js';
+import { glusterMarker } from '../provision/storage.js';
+import { rm } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { hostname } from 'node:os';
 
 /** What `gkube delete` removed, kept, and found already gone. */
 export interface DeleteResult {
@@ -24,11 +31,6 @@ export async function deleteJob(ctx: Context, names: JobNames, options: { keepSt
   const first = await registry.get(names);
   if (!first) throw notFound(names);
   const keep = options.keepStorage || first.record.spec.storage.retain === true;
-  if (first.record.spec.storage.provider === 'glusterfs' && first.record.status.volume && !keep) {
-    throw new GkubeError('NOT_BUILT', `job ${names.name} has GlusterFS volume ${first.record.status.volume}, and removing GlusterFS volumes is not in this version of gkube; nothing was changed`, {
-      hint: `rerun with --keep-storage to remove the job and keep its volume`,
-    });
-  }
   const needsCluster = Boolean(first.record.status.pod || first.record.status.pvc);
   const kube = needsCluster ? ctx.kube() : undefined;
   if (needsCluster && !kube) {
@@ -59,11 +61,76 @@ export async function deleteJob(ctx: Context, names: JobNames, options: { keepSt
         ctx.progress(`deleted ${what}`);
       } else result.alreadyGone.push(what);
     }
-    if (record.status.volume && keep) result.kept.push(`volume ${record.status.volume}`);
+    const gluster = record.spec.storage.provider === 'glusterfs' && record.spec.storage.glusterfs?.mode !== 'storageclass';
+    if (gluster && keep) result.kept.push(...glusterObjectsOf(names, ns).map((o) => o.what), ...(record.status.volume ? [`Gluster volume ${record.status.volume}`] : []));
+    else if (gluster) {
+      try {
+        await removeGlusterStorage(ctx, kube!, names, record, result);
+      } catch (err) {
+        // The record stays `deleting` with the reason: the next gkube delete picks up from here.
+        const reason = `gkube delete stopped: ${(err as Error).message}`;
+        await registry.write(names, stored, { ...record, status: { ...record.status, phase: 'deleting', reason, updatedAt: timestamp(ctx.clock) } }, { fence: lock.fence }).catch(() => undefined);
+        throw new GkubeError('OPERATION_FAILED', `job ${names.name} was not removed completely: ${(err as Error).message}; the record is left in phase deleting`, {
+          hint: `run gkube delete ${names.name} again once the pool answers`,
+          cause: err,
+        });
+      }
+    } else if (record.status.volume && keep) result.kept.push(`volume ${record.status.volume}`);
     await registry.remove(names, stored, lock.fence);
     result.removed.push(`record and history of job ${names.name}`);
     return result;
   } finally {
     await lock.release();
+  }
+}
+
+/** The in-tree GlusterFS objects a job has besides its claim. */
+function glusterObjectsOf(names: JobNames, namespace: string): Array<{ kind: 'PersistentVolume' | 'Endpoints' | 'Service'; name: string; what: string }> {
+  const o = glusterObjectNames(names, namespace);
+  return [
+    { kind: 'PersistentVolume', name: o.persistentVolume, what: `persistentvolume ${o.persistentVolume}` },
+    { kind: 'Service', name: o.endpoints, what: `service ${namespace}/${o.endpoints}` },
+    { kind: 'Endpoints', name: o.endpoints, what: `endpoints ${namespace}/${o.endpoints}` },
+  ];
+}
+
+/**
+ * After the pod and the claim: the PV, the pool's Service and Endpoints, then (once no pod can still have it
+ * mounted) the Gluster volume is stopped and deleted and its local brick directories removed.
+ */
+async function removeGlusterStorage(ctx: Context, kube: KubePort, names: JobNames, record: JobRecord, result: DeleteResult): Promise<void> {
+  const ns = record.spec.namespace;
+  if (record.status.pod && !(await kube.waitForPodGone(ns, record.status.pod, 120_000))) {
+    throw new GkubeError('OPERATION_FAILED', `pod ${ns}/${record.status.pod} is still terminating after 2 minutes; its volume is still mounted`);
+  }
+  for (const o of glusterObjectsOf(names, ns)) {
+    if (await kube.deleteObject(o.kind, ns, o.name)) {
+      result.removed.push(o.what);
+      ctx.progress(`deleted ${o.what}`);
+    } else result.alreadyGone.push(o.what);
+  }
+  const volume = record.status.volume;
+  if (!volume) return;
+  const pool = ctx.gluster(record.spec.storage.glusterfs?.ssh ? { ssh: record.spec.storage.glusterfs.ssh } : {});
+  const info = await pool.volumeInfo(volume);
+  if (!info) {
+    result.alreadyGone.push(`Gluster volume ${volume}`);
+    return;
+  }
+  if (info.options[glusterMarker] !== undefined && info.options[glusterMarker] !== names.resourceName) {
+    throw new GkubeError('REFUSED', `Gluster volume ${volume} is marked for another job (${info.options[glusterMarker]}); it was left as it is`);
+  }
+  await pool.stopVolume(volume);
+  await pool.deleteVolume(volume);
+  result.removed.push(`Gluster volume ${volume}`);
+  ctx.progress(`deleted Gluster volume ${volume}`);
+  // gluster leaves the brick directories (with its metadata in them); the ones on this host are removed here.
+  const local = new Set([hostname(), 'localhost']);
+  for (const brick of info.bricks) {
+    // Only directories gkube named for this job (<brickRoot>/<resource name>-b<n>) are removed.
+    if (local.has(brick.host) && new RegExp(`^${names.resourceName}-b\\d+$`).test(basename(brick.path))) {
+      await rm(brick.path, { recursive: true, force: true });
+      result.removed.push(`brick directory ${brick.host}:${brick.path}`);
+    } else result.kept.push(`brick directory ${brick.host}:${brick.path} (remove it on ${brick.host})`);
   }
 }

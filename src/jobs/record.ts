@@ -18,7 +18,14 @@ export interface BuildRef {
 export interface JobSpec {
   namespace: string;
   imageRepository?: string;
-  storage: { provider: 'glusterfs' | 'storageclass' | 'none'; size?: string; storageClassName?: string; retain?: boolean };
+  storage: {
+    provider: 'glusterfs' | 'storageclass' | 'none';
+    size?: string;
+    storageClassName?: string;
+    retain?: boolean;
+    /** Provider glusterfs: how the volume reaches Kubernetes, and the pool member to run the gluster CLI on. */
+    glusterfs?: { mode: 'in-tree' | 'storageclass'; ssh?: string };
+  };
   /** sha256 of the app configuration the job was last deployed with. */
   configDigest?: string;
 }

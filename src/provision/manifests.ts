@@ -98,7 +98,11 @@ export function podManifest(names: JobNames, config: AppConfig, deployment: Depl
 /** The claim for the job's code and data, on a StorageClass (or the cluster's default). */
 export function claimManifest(names: JobNames, config: AppConfig): Record<string, unknown> {
   const spec: Record<string, unknown> = { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: config.storage.size } } };
-  if (config.storage.storageClassName) spec['storageClassName'] = config.storage.storageClassName;
+  // A Gluster CSI class (storage.glusterfs.mode storageclass) serves ReadWriteMany volumes.
+  const gluster = config.storage.provider === 'glusterfs';
+  if (gluster) spec['accessModes'] = ['ReadWriteMany'];
+  const className = gluster ? config.storage.glusterfs.storageClassName : config.storage.storageClassName;
+  if (className) spec['storageClassName'] = className;
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
@@ -123,4 +127,68 @@ export function podSpecDigest(pod: Record<string, unknown>): string {
   const spec = structuredClone(pod['spec']) as { containers: Array<Record<string, unknown>> };
   for (const c of spec.containers) delete c['image'];
   return `sha256:${createHash('sha256').update(JSON.stringify(spec)).digest('hex')}`;
+}
+
+/** Where a job's Gluster volume is served from, for the in-tree glusterfs plugin. */
+export interface GlusterSource {
+  /** The Gluster volume's name. */
+  volume: string;
+  /** The pool's addresses (the in-tree plugin mounts through an Endpoints object, which takes IPs). */
+  addresses: string[];
+}
+
+/** Names of the job's in-tree GlusterFS objects: Endpoints and Service share one name, the PV is cluster-wide. */
+export function glusterObjectNames(names: JobNames, namespace: string): { endpoints: string; persistentVolume: string } {
+  // A PV is not namespaced: the namespace is part of its name so that two namespaces never collide.
+  return { endpoints: `glusterfs-${names.resourceName}`.slice(0, 63).replace(/-+$/, ''), persistentVolume: `gkube-${namespace}-${names.resourceName}` };
+}
+
+/**
+ * The in-tree glusterfs objects of a job (Kubernetes up to 1.25): the pool as Endpoints and a selector-less
+ * Service (which keeps the Endpoints from being garbage-collected), a PV with reclaim Retain, and a claim
+ * bound to that PV by name.
+ */
+export function glusterManifests(names: JobNames, config: AppConfig, source: GlusterSource): Record<string, unknown>[] {
+  const ns = config.namespace;
+  const objects = glusterObjectNames(names, ns);
+  const meta = (name: string, namespaced: boolean) => ({
+    name,
+    ...(namespaced ? { namespace: ns } : {}),
+    labels: jobLabels(names),
+    annotations: { [annotationKeys.jobName]: names.name, 'gkube.dev/gluster-volume': source.volume },
+  });
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: meta(objects.endpoints, true),
+      subsets: [{ addresses: source.addresses.map((ip) => ({ ip })), ports: [{ port: 1, protocol: 'TCP' }] }],
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(objects.endpoints, true),
+      spec: { ports: [{ port: 1, protocol: 'TCP' }] },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: meta(objects.persistentVolume, false),
+      spec: {
+        capacity: { storage: config.storage.size },
+        accessModes: ['ReadWriteMany'],
+        persistentVolumeReclaimPolicy: 'Retain',
+        storageClassName: '',
+        // Only this job's claim may bind it.
+        claimRef: { namespace: ns, name: names.resourceName },
+        glusterfs: { endpoints: objects.endpoints, path: source.volume },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: meta(names.resourceName, true),
+      spec: { accessModes: ['ReadWriteMany'], storageClassName: '', volumeName: objects.persistentVolume, resources: { requests: { storage: config.storage.size } } },
+    },
+  ];
 }

@@ -2,10 +2,12 @@
 // on every update. Providers: `storageclass` (a claim on a StorageClass, or the cluster's default one) and
 // `none` (an emptyDir: the code lives as long as the pod, and is published again when the pod is remade).
 import type { KubePort } from '../adapters/kube.js';
+import type { GlusterPort } from '../adapters/gluster.js';
 import type { AppConfig } from '../config/index.js';
 import { GkubeError } from '../errors.js';
 import type { JobNames } from '../jobs/naming.js';
-import { claimManifest, labelKeys } from './manifests.js';
+import { claimManifest, glusterManifests, glusterObjectNames, labelKeys } from './manifests.js';
+import { lookup } from 'node:dns/promises';
 
 /** What the job's storage is, as the record names it. */
 export interface StorageRef {
@@ -17,31 +19,44 @@ export interface StorageRef {
 
 /** Makes and finds a job's storage. */
 export interface StoragePort {
+  /** Checks, before anything is changed, that this storage can be made on this cluster (exit 2 when not). */
+  check(config: AppConfig): Promise<void>;
   /** Makes the job's storage, or adopts what an earlier (killed) run of the same job made. Idempotent. */
   ensure(names: JobNames, config: AppConfig): Promise<StorageRef & { created: boolean }>;
   /** Whether the storage the record names is still there (false: the job's data may be gone). */
   exists(namespace: string, ref: StorageRef): Promise<boolean>;
 }
 
-/** The port for the configured provider. */
-export function storageFor(kube: KubePort, config: AppConfig): StoragePort {
+/** The port for the configured provider (`gluster` opens the pool's CLI for provider glusterfs, in-tree mode). */
+export function storageFor(kube: KubePort, config: AppConfig, gluster?: () => GlusterVolumes): StoragePort {
   switch (config.storage.provider) {
     case 'none':
       return noStorage;
     case 'storageclass':
       return new ClaimStorage(kube);
     case 'glusterfs':
-      throw new GkubeError('NOT_BUILT', 'storage.provider: glusterfs is not in this version of gkube yet; use storageclass (a claim on a StorageClass) or none; nothing was changed');
+      // With a Gluster CSI class, the class's provisioner makes the volume: gkube only makes the claim.
+      if (config.storage.glusterfs.mode === 'storageclass') return new ClaimStorage(kube);
+      if (!gluster) throw new Error('storage.provider glusterfs needs the Gluster port');
+      return new GlusterStorage(kube, gluster);
   }
 }
 
+/** Kubernetes removed the in-tree glusterfs volume plugin in 1.26. */
+export const lastInTreeGlusterMinor = 25;
+
 const noStorage: StoragePort = {
+  check: async () => undefined,
   ensure: async () => ({ created: false }),
   exists: async () => true,
 };
 
 class ClaimStorage implements StoragePort {
   constructor(private readonly kube: KubePort) {}
+
+  async check(): Promise<void> {
+    // The claim's StorageClass is the cluster's business: a missing class leaves the claim Pending, which the wait reports.
+  }
 
   async ensure(names: JobNames, config: AppConfig): Promise<StorageRef & { created: boolean }> {
     const manifest = claimManifest(names, config);
@@ -68,3 +83,98 @@ class ClaimStorage implements StoragePort {
     return claim !== undefined && !claim.deleting;
   }
 }
+
+/** What GlusterStorage asks of the pool. */
+export type GlusterVolumes = Pick<GlusterPort, 'volumeInfo' | 'createVolume' | 'setOption' | 'startVolume' | 'enableQuota' | 'limitUsage'>;
+
+/** The option gkube sets on the volumes it makes: the job's resource name (a rerun adopts only its own). */
+export const glusterMarker = 'user.gkube.job';
+
+/** The Gluster volume a job gets: its name and where its bricks go. */
+export function glusterLayout(names: JobNames, config: AppConfig): { volume: string; bricks: string[] } {
+  const g = config.storage.glusterfs;
+  // With an arbiter (replica 3 only), the third brick is the arbiter: still three bricks.
+  const count = g.replica;
+  // Directly under brickRoot (which the pool's admin prepares on every server): gluster makes a brick's own
+  // directory, not its parents.
+  const bricks = Array.from({ length: count }, (_, i) => `${g.servers[i % g.servers.length]}:${g.brickRoot.replace(/\/+$/, '')}/${names.resourceName}-b${i}`);
+  return { volume: names.resourceName, bricks };
+}
+
+/** storage.size as a Gluster quota limit (`1Gi` → `1GB`: Gluster's units are binary). */
+export function glusterQuota(size: string): string {
+  const m = /^(\d+)(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P)?$/.exec(size);
+  if (!m) throw new GkubeError('INVALID_CONFIG', `storage.size: ${JSON.stringify(size)} cannot be a Gluster quota (use a whole number with Ki, Mi, Gi or Ti)`);
+  const unit = { Ki: 'KB', Mi: 'MB', Gi: 'GB', Ti: 'TB', Pi: 'PB', K: 'KB', M: 'MB', G: 'GB', T: 'TB', P: 'PB' }[m[2] ?? ''] ?? '';
+  return `${m[1]}${unit}`;
+}
+
+/** A Gluster volume per job, handed to Kubernetes through the in-tree glusterfs plugin (Kubernetes ≤ 1.25). */
+class GlusterStorage implements StoragePort {
+  constructor(
+    private readonly kube: KubePort,
+    private readonly gluster: () => GlusterVolumes,
+  ) {}
+
+  async check(): Promise<void> {
+    const version = await this.kube.serverVersion();
+    const minor = /^v?(\d+)\.(\d+)/.exec(version);
+    if (minor && (Number(minor[1]) > 1 || Number(minor[2]) > lastInTreeGlusterMinor)) {
+      throw new GkubeError('INVALID_CONFIG', `storage.glusterfs.mode: in-tree needs Kubernetes 1.${lastInTreeGlusterMinor} or older (the glusterfs volume plugin was removed in 1.26), and this cluster is ${version}; nothing was changed`, {
+        hint: 'set storage.glusterfs.mode: storageclass and storage.glusterfs.storageClassName to a Gluster CSI driver\'s class (for example Kadalu\'s external mode)',
+      });
+    }
+  }
+
+  async ensure(names: JobNames, config: AppConfig): Promise<StorageRef & { created: boolean }> {
+    const g = config.storage.glusterfs;
+    const { volume, bricks } = glusterLayout(names, config);
+    const pool = this.gluster();
+    let info = await pool.volumeInfo(volume);
+    let created = false;
+    if (info) {
+      const ours = info.options[glusterMarker] === names.resourceName;
+      // A run killed between create and marking left the volume unmarked: it is ours when its bricks are exactly the ones we ask for.
+      const sameBricks = info.bricks.map((b) => `${b.host}:${b.path}`).join(' ') === bricks.join(' ');
+      if (!ours && !sameBricks) {
+        throw new GkubeError('REFUSED', `Gluster volume ${volume} exists and was not made by gkube for job ${names.name}; nothing was changed`, { hint: `gluster volume info ${volume}` });
+      }
+    } else {
+      // force: bricks may sit on a root filesystem or share a host (small pools); a brick in use is still refused.
+      await pool.createVolume(volume, { bricks, replica: g.replica, arbiter: g.arbiter, force: true });
+      created = true;
+      info = await pool.volumeInfo(volume);
+    }
+    if (info?.options[glusterMarker] !== names.resourceName) await pool.setOption(volume, glusterMarker, names.resourceName);
+    if (info?.status !== 'Started') await pool.startVolume(volume);
+    await pool.enableQuota(volume);
+    await pool.limitUsage(volume, '/', glusterQuota(config.storage.size));
+
+    const addresses = await Promise.all(g.servers.map(async (server) => (await lookup(server)).address));
+    for (const manifest of glusterManifests(names, config, { volume, addresses })) {
+      if (!(await this.kube.create(manifest))) await this.checkOwned(manifest, names);
+    }
+    return { claim: names.resourceName, volume, created };
+  }
+
+  async exists(namespace: string, ref: StorageRef): Promise<boolean> {
+    if (!ref.claim) return true;
+    const claim = await this.kube.findClaim(namespace, ref.claim);
+    return claim !== undefined && !claim.deleting;
+  }
+
+  /** An object of that name that gkube did not make for this job is refused, never adopted. */
+  private async checkOwned(manifest: Record<string, unknown>, names: JobNames): Promise<void> {
+    const meta = manifest['metadata'] as { name: string; namespace?: string };
+    const kind = String(manifest['kind']);
+    let labels: Record<string, string> | undefined;
+    if (kind === 'PersistentVolume') labels = (await this.kube.findPersistentVolume(meta.name))?.labels;
+    else if (kind === 'PersistentVolumeClaim') labels = (await this.kube.findClaim(meta.namespace!, meta.name))?.labels;
+    else return; // Endpoints and Service carry no data; the PV names them, and its own label is checked.
+    if (labels?.[labelKeys.job] !== names.resourceName) {
+      throw new GkubeError('REFUSED', `${kind} ${meta.namespace ? `${meta.namespace}/` : ''}${meta.name} exists and was not made by gkube for job ${names.name}; nothing was changed`);
+    }
+  }
+}
+
+export { glusterObjectNames };

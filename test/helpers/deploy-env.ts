@@ -30,10 +30,11 @@ export class DeployEnv {
   repo!: GitRepo;
   image!: string;
 
-  static async start(): Promise<DeployEnv> {
+  /** kubeVersion: what the emulator's /version says (default: the emulator's own default, 1.31). */
+  static async start(options: { kubeVersion?: string } = {}): Promise<DeployEnv> {
     const env = new DeployEnv();
     try {
-      await env.startServices();
+      await env.startServices(options);
     } catch (err) {
       // Whatever did start is stopped: a failed start leaves nothing behind.
       await env.stop().catch(() => undefined);
@@ -42,12 +43,12 @@ export class DeployEnv {
     return env;
   }
 
-  private async startServices(): Promise<void> {
+  private async startServices(options: { kubeVersion?: string }): Promise<void> {
     const env = this;
     env.etcd = await startEtcd();
     env.store = connectEtcd({ endpoints: env.etcd.endpoints, callTimeoutMs: 5_000 });
     env.registry = await startRegistry();
-    env.emulator = await KubeEmulator.start({ registryUrl: env.registry.url, kubelet: { terminationGraceScale: 0.05, crashLoopBackOffInitialMs: 200, imagePullBackOffInitialMs: 200 } });
+    env.emulator = await KubeEmulator.start({ registryUrl: env.registry.url, kubelet: { terminationGraceScale: 0.05, crashLoopBackOffInitialMs: 200, imagePullBackOffInitialMs: 200 }, ...(options.kubeVersion ? { kubeVersion: options.kubeVersion } : {}) });
     env.kubeconfig = join(await env.temp.make('deploy-kube'), 'kubeconfig');
     await env.emulator.writeKubeconfig(env.kubeconfig);
     const kc = new k8s.KubeConfig();

@@ -1,0 +1,117 @@
+// gkube deploy on GlusterFS storage (provider glusterfs, in-tree mode, a Kubernetes 1.25 emulator) on the
+// machine's real glusterd: the volume is made, the PV really FUSE-mounted, the published files land on the
+// brick; an update shows on the brick; the code outlives the pod; delete keeps or removes the volume.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { jobNames } from '../../src/jobs/naming.js';
+import { DeployEnv, expectExit } from '../helpers/deploy-env.js';
+import { GlusterPool, glusterHost, waitUntil } from '../harness/index.js';
+
+let env: DeployEnv;
+let brickRoot: string;
+let commits: string[] = [];
+const job = 'gluster/hello';
+const names = jobNames(job);
+
+function sets(): string[] {
+  return ['--set', 'storage.provider=glusterfs', '--set', `storage.glusterfs.servers={${glusterHost()}}`, '--set', `storage.glusterfs.brickRoot=${brickRoot}`, '--set', 'storage.size=64Mi'];
+}
+
+function deploy(build: number, commit: string, extra: string[] = []) {
+  return env.gkube(['deploy', '--timeout', '2m', ...sets(), ...extra], env.jenkinsEnv(job, build, commit));
+}
+
+/** `gluster volume info NAME` as text, or undefined when the volume does not exist (busy answers are retried). */
+async function volumeInfo(name: string): Promise<string | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    const r = await execa('gluster', ['--mode=script', 'volume', 'info', name], { reject: false });
+    if (r.exitCode === 0) return r.stdout;
+    if (/does not exist/.test(`${r.stdout}${r.stderr}`) || attempt >= 10) return undefined;
+    // Another run on this machine may hold glusterd's lock for a moment.
+    await new Promise((done) => setTimeout(done, 500));
+  }
+}
+
+/** The live code as the brick holds it (replica 1: one brick, the files as they are). */
+function onBrick(path: string): Promise<string> {
+  return readFile(join(brickRoot, `${names.resourceName}-b0`, 'current', path), 'utf8');
+}
+
+beforeAll(async () => {
+  await GlusterPool.connect();
+  env = await DeployEnv.start({ kubeVersion: '1.25' });
+  brickRoot = await env.temp.make('bricks');
+  await env.registry.pushImage('examples/hello', 'v1.0.0');
+  commits = [await env.repo.git('rev-parse', 'HEAD')];
+}, 120_000);
+
+afterAll(async () => {
+  // Whatever a failed test left: the job's volume is stopped and deleted.
+  if (await volumeInfo(names.resourceName)) {
+    await execa('gluster', ['--mode=script', 'volume', 'stop', names.resourceName, 'force'], { reject: false });
+    await execa('gluster', ['--mode=script', 'volume', 'delete', names.resourceName], { reject: false });
+  }
+  await env?.stop();
+}, 120_000);
+
+describe('deploy on GlusterFS (in-tree)', () => {
+  test('provision makes and starts the volume with gkube\'s marker and a quota, and the code lands on the brick', async () => {
+    const r = await deploy(1, commits[0]!);
+    expectExit(r, 0);
+    expect(r.stderr).toMatch(/created persistentvolumeclaim|adopted persistentvolumeclaim/);
+    expect(r.stderr).toMatch(/\/srv\/app in the pod is writable, \S+ \S+ free/);
+    const info = await volumeInfo(names.resourceName);
+    expect(info).toMatch(/Status: Started/);
+    expect(info).toContain(`user.gkube.job: ${names.resourceName}`);
+    expect(info).toMatch(/features.quota: on/);
+    expect(await onBrick('message.txt')).toBe('Hello from gkube!\n');
+    expect(await env.serve(job)).toEqual({ status: 200, body: 'Hello from gkube!\n' });
+    const pv = await env.core.readPersistentVolume({ name: `gkube-default-${names.resourceName}` });
+    expect(pv.spec?.glusterfs).toEqual({ endpoints: `glusterfs-${names.resourceName}`, path: names.resourceName });
+    expect(pv.spec?.persistentVolumeReclaimPolicy).toBe('Retain');
+    expect((await env.record(job))?.record.status).toMatchObject({ phase: 'ready', volume: names.resourceName, pvc: names.resourceName });
+  }, 180_000);
+
+  test('an update in place is read back straight from the brick', async () => {
+    commits.push(await env.repo.commit('gluster update', { 'message.txt': 'Hello from the brick\n' }));
+    const r = await deploy(2, commits[1]!);
+    expectExit(r, 0);
+    expect(await onBrick('message.txt')).toBe('Hello from the brick\n');
+    expect(await env.serve(job)).toEqual({ status: 200, body: 'Hello from the brick\n' });
+  }, 180_000);
+
+  test('the code outlives its pod: a new pod on the same volume serves it without a publish', async () => {
+    await env.core.deleteNamespacedPod({ name: names.resourceName, namespace: 'default' });
+    await waitUntil('the pod to go', async () => (await env.objects(job)).pods === 0, 60_000, 200);
+    const r = await deploy(3, commits[1]!);
+    expectExit(r, 0);
+    expect(r.stderr).toMatch(/code: the pod already has/);
+    expect(await env.serve(job)).toEqual({ status: 200, body: 'Hello from the brick\n' });
+  }, 180_000);
+
+  test('delete --keep-storage keeps the volume and its data; the next deploy adopts them', async () => {
+    const r = await env.gkube(['delete', job, '--keep-storage', '-o', 'json'], env.jenkinsEnv(job, 4, commits[1]!));
+    expectExit(r, 0);
+    expect(JSON.parse(String(r.stdout)).kept).toEqual(expect.arrayContaining([`Gluster volume ${names.resourceName}`]));
+    expect(await env.record(job)).toBeUndefined();
+    expect(await volumeInfo(names.resourceName)).toMatch(/Status: Started/);
+    expect(await onBrick('message.txt')).toBe('Hello from the brick\n');
+    const again = await deploy(5, commits[1]!);
+    expectExit(again, 0);
+    expect(again.stderr).toMatch(/adopted persistentvolumeclaim/);
+    expect(await env.serve(job)).toEqual({ status: 200, body: 'Hello from the brick\n' });
+  }, 180_000);
+
+  test('delete removes the pod, the claim, the PV, the volume and the brick directory', async () => {
+    const r = await env.gkube(['delete', job, '-o', 'json'], env.jenkinsEnv(job, 6, commits[1]!));
+    expectExit(r, 0);
+    expect(JSON.parse(String(r.stdout)).removed).toEqual(expect.arrayContaining([`Gluster volume ${names.resourceName}`, `persistentvolume gkube-default-${names.resourceName}`]));
+    expect(await volumeInfo(names.resourceName)).toBeUndefined();
+    expect(existsSync(join(brickRoot, `${names.resourceName}-b0`))).toBe(false);
+    expect(await env.record(job)).toBeUndefined();
+    await waitUntil('the claim to go', async () => (await env.objects(job)).claims === 0, 60_000, 200);
+  }, 180_000);
+});
