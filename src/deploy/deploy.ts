@@ -207,7 +207,7 @@ class Run {
 
     const kube = ctx.kube();
     if (!kube) throw new GkubeError('INVALID_CONFIG', 'no Kubernetes cluster configured: pass --kubeconfig FILE or set KUBECONFIG (or run in a pod with a service account); nothing was changed');
-    const storage = storageFor(kube, config, () => ctx.gluster(config.storage.glusterfs.ssh ? { ssh: config.storage.glusterfs.ssh } : {}));
+    const storage = storageFor(kube, config, () => ctx.gluster(config.storage.glusterfs.ssh ? { ssh: config.storage.glusterfs.ssh } : {}), (step) => ctx.stepStarting(step));
     const registry = new JobRegistry(ctx.etcd(), ctx.prefix);
     const claimName = config.storage.provider === 'none' ? undefined : names.resourceName;
     const deployment = (t: Target): Deployment => ({

@@ -28,7 +28,7 @@ export interface StoragePort {
 }
 
 /** The port for the configured provider (`gluster` opens the pool's CLI for provider glusterfs, in-tree mode). */
-export function storageFor(kube: KubePort, config: AppConfig, gluster?: () => GlusterVolumes): StoragePort {
+export function storageFor(kube: KubePort, config: AppConfig, gluster?: () => GlusterVolumes, stepStarting: (step: string) => void = () => undefined): StoragePort {
   switch (config.storage.provider) {
     case 'none':
       return noStorage;
@@ -38,7 +38,7 @@ export function storageFor(kube: KubePort, config: AppConfig, gluster?: () => Gl
       // With a Gluster CSI class, the class's provisioner makes the volume: gkube only makes the claim.
       if (config.storage.glusterfs.mode === 'storageclass') return new ClaimStorage(kube);
       if (!gluster) throw new Error('storage.provider glusterfs needs the Gluster port');
-      return new GlusterStorage(kube, gluster);
+      return new GlusterStorage(kube, gluster, stepStarting);
   }
 }
 
@@ -114,6 +114,8 @@ class GlusterStorage implements StoragePort {
   constructor(
     private readonly kube: KubePort,
     private readonly gluster: () => GlusterVolumes,
+    /** Called as each sub-step begins (gluster-create, gluster-start, gluster-objects, gluster-claim): the test kill hook. */
+    private readonly stepStarting: (step: string) => void,
   ) {}
 
   async check(): Promise<void> {
@@ -140,18 +142,21 @@ class GlusterStorage implements StoragePort {
         throw new GkubeError('REFUSED', `Gluster volume ${volume} exists and was not made by gkube for job ${names.name}; nothing was changed`, { hint: `gluster volume info ${volume}` });
       }
     } else {
+      this.stepStarting('gluster-create');
       // force: bricks may sit on a root filesystem or share a host (small pools); a brick in use is still refused.
       await pool.createVolume(volume, { bricks, replica: g.replica, arbiter: g.arbiter, force: true });
       created = true;
       info = await pool.volumeInfo(volume);
     }
     if (info?.options[glusterMarker] !== names.resourceName) await pool.setOption(volume, glusterMarker, names.resourceName);
+    this.stepStarting('gluster-start');
     if (info?.status !== 'Started') await pool.startVolume(volume);
     await pool.enableQuota(volume);
     await pool.limitUsage(volume, '/', glusterQuota(config.storage.size));
 
     const addresses = await Promise.all(g.servers.map(async (server) => (await lookup(server)).address));
     for (const manifest of glusterManifests(names, config, { volume, addresses })) {
+      this.stepStarting(manifest['kind'] === 'PersistentVolumeClaim' ? 'gluster-claim' : manifest['kind'] === 'PersistentVolume' ? 'gluster-pv' : 'gluster-objects');
       if (!(await this.kube.create(manifest))) await this.checkOwned(manifest, names);
     }
     return { claim: names.resourceName, volume, created };

@@ -2,7 +2,8 @@
 // machine's real glusterd: the volume is made, the PV really FUSE-mounted, the published files land on the
 // brick; an update shows on the brick; the code outlives the pod; delete keeps or removes the volume.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -20,8 +21,8 @@ function sets(): string[] {
   return ['--set', 'storage.provider=glusterfs', '--set', `storage.glusterfs.servers={${glusterHost()}}`, '--set', `storage.glusterfs.brickRoot=${brickRoot}`, '--set', 'storage.size=64Mi'];
 }
 
-function deploy(build: number, commit: string, extra: string[] = []) {
-  return env.gkube(['deploy', '--timeout', '2m', ...sets(), ...extra], env.jenkinsEnv(job, build, commit));
+function deploy(build: number, commit: string, extra: string[] = [], name = job, vars: Record<string, string> = {}) {
+  return env.gkube(['deploy', '--timeout', '2m', ...sets(), ...extra], env.jenkinsEnv(name, build, commit, vars));
 }
 
 /** `gluster volume info NAME` as text, or undefined when the volume does not exist (busy answers are retried). */
@@ -48,11 +49,14 @@ beforeAll(async () => {
   commits = [await env.repo.git('rev-parse', 'HEAD')];
 }, 120_000);
 
+const made: string[] = [names.resourceName];
+
 afterAll(async () => {
-  // Whatever a failed test left: the job's volume is stopped and deleted.
-  if (await volumeInfo(names.resourceName)) {
-    await execa('gluster', ['--mode=script', 'volume', 'stop', names.resourceName, 'force'], { reject: false });
-    await execa('gluster', ['--mode=script', 'volume', 'delete', names.resourceName], { reject: false });
+  // Whatever a failed test left: the jobs' volumes are stopped and deleted.
+  for (const volume of made) {
+    if (!(await volumeInfo(volume))) continue;
+    await execa('gluster', ['--mode=script', 'volume', 'stop', volume, 'force'], { reject: false });
+    await execa('gluster', ['--mode=script', 'volume', 'delete', volume], { reject: false });
   }
   await env?.stop();
 }, 120_000);
@@ -113,5 +117,45 @@ describe('deploy on GlusterFS (in-tree)', () => {
     expect(existsSync(join(brickRoot, `${names.resourceName}-b0`))).toBe(false);
     expect(await env.record(job)).toBeUndefined();
     await waitUntil('the claim to go', async () => (await env.objects(job)).claims === 0, 60_000, 200);
+  }, 180_000);
+});
+
+describe('GlusterFS and failures', () => {
+  test.each(['gluster-start', 'gluster-pv', 'gluster-claim'])('SIGKILL as %s begins: the rerun converges to one volume, its one brick, one PV and one claim', async (step) => {
+    const name = `gluster/crash/${step}`;
+    const resource = jobNames(name).resourceName;
+    made.push(resource);
+    const killed = await deploy(1, commits[0]!, [], name, { GKUBE_TEST_KILL_AT_STEP: step });
+    expect(killed.signal).toBe('SIGKILL');
+    const rerun = await deploy(2, commits[0]!, [], name);
+    expectExit(rerun, 0);
+    expect(await volumeInfo(resource)).toMatch(/Number of Bricks: 1\b/);
+    expect((await readdir(brickRoot)).filter((d) => d.startsWith(resource))).toEqual([`${resource}-b0`]);
+    expect(await env.objects(name)).toEqual({ pods: 1, claims: 1 });
+    const pvs = await env.core.listPersistentVolume({ labelSelector: `gkube.dev/job=${resource}` });
+    expect(pvs.items).toHaveLength(1);
+    expect((await env.record(name))?.record.status).toMatchObject({ phase: 'ready', revision: 1, volume: resource });
+    const removed = await env.gkube(['delete', name], env.jenkinsEnv(name, 3, commits[0]!));
+    expectExit(removed, 0);
+    expect(await volumeInfo(resource)).toBeUndefined();
+    expect((await readdir(brickRoot)).filter((d) => d.startsWith(resource))).toEqual([]);
+  }, 180_000);
+
+  test('a publish that exceeds the volume\'s quota fails with the reason and leaves the live code as it was', async () => {
+    const name = 'gluster/quota';
+    const resource = jobNames(name).resourceName;
+    made.push(resource);
+    expectExit(await deploy(1, commits[0]!, ['--set', 'storage.size=8Mi'], name), 0);
+    const before = (await env.record(name))!.record.status;
+    // 24 MiB of incompressible data against an 8 MiB quota.
+    const big = randomBytes(24 * 1024 * 1024).toString('base64');
+    const commit = await env.repo.commit('too big', { 'data/big.bin': big, 'message.txt': 'too big\n' });
+    const r = await deploy(2, commit, ['--set', 'storage.size=8Mi'], name);
+    expectExit(r, 1);
+    expect(r.stderr).toMatch(/^error: .*(Disk quota exceeded|No space left)/m);
+    expect((await env.record(name))?.record.status).toMatchObject({ commit: before.commit, image: before.image });
+    expect(await env.serve(name)).toEqual({ status: 200, body: 'Hello from gkube!\n' });
+    expectExit(await env.gkube(['delete', name], env.jenkinsEnv(name, 3, commit)), 0);
+    await env.repo.git('reset', '-q', '--hard', commits[1]!);
   }, 180_000);
 });

@@ -82,6 +82,13 @@ describe('bad input changes nothing', () => {
     await expectUntouched('bad/not-git');
   });
 
+  test('GlusterFS in-tree on a Kubernetes 1.26+ cluster: exit 2 naming the removal, before anything is made', async () => {
+    const r = await env.gkube(['deploy', '--set', 'storage.provider=glusterfs', '--set', 'storage.glusterfs.servers={gluster-1.invalid}'], env.jenkinsEnv('bad/in-tree', 1, tagged));
+    expectExit(r, 2);
+    expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^error: storage\.glusterfs\.mode: in-tree needs Kubernetes 1\.25 or older \(the glusterfs volume plugin was removed in 1\.26\), and this cluster is v1\.31\.\d+; nothing was changed$/)]);
+    await expectUntouched('bad/in-tree');
+  });
+
   test('rollback of a job gkube does not know: exit 2', async () => {
     const r = await env.gkube(['rollback', 'bad/unknown'], env.jenkinsEnv('bad/unknown', 1, tagged));
     expectExit(r, 2);
