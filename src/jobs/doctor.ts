@@ -1,6 +1,9 @@
 import type { Context } from '../context.js';
 import { GkubeError } from '../errors.js';
 import { JobRegistry } from './registry.js';
+import type { JobRecord } from './record.js';
+import type { LoadedConfig } from '../config/index.js';
+import { glusterMarker } from '../provision/storage.js';
 
 /** One check of `gkube doctor`. */
 export interface Check {
@@ -13,11 +16,15 @@ export interface Check {
   skipped?: boolean;
 }
 
-/** Checks the app configuration, reaches etcd (latency, leader, the prefix's record count) and, when configured, the Kubernetes API. */
+/**
+ * Checks the app configuration, reaches etcd (latency, leader, the prefix's record count), when configured the
+ * Kubernetes API, and with GlusterFS storage the pool's peers and gkube's volumes.
+ */
 export async function doctor(ctx: Context): Promise<{ checks: Check[] }> {
   const checks: Check[] = [];
+  let loaded: LoadedConfig | undefined;
   try {
-    const loaded = await ctx.config();
+    loaded = await ctx.config();
     checks.push({ name: 'config', ok: true, detail: loaded.source ? `${loaded.source}: valid (${loaded.digest.slice(0, 19)}…)` : 'no gkube.yaml here; built-in defaults' });
   } catch (err) {
     checks.push(failed('config', err));
@@ -31,9 +38,11 @@ export async function doctor(ctx: Context): Promise<{ checks: Check[] }> {
   } catch (err) {
     checks.push(failed('etcd', err));
   }
+  let jobRecords: JobRecord[] | undefined;
   if (etcdOk) {
     try {
       const { records, unreadable } = await new JobRegistry(etcd, ctx.prefix).listAll();
+      jobRecords = records;
       const detail = `${records.length} job record${records.length === 1 ? '' : 's'} under ${ctx.prefix}`;
       if (unreadable.length === 0) checks.push({ name: 'records', ok: true, detail });
       else checks.push({ name: 'records', ok: false, detail: `${detail}; ${unreadable.length} unreadable: ${unreadable[0]!.message}`, exitCode: 5 });
@@ -60,7 +69,40 @@ export async function doctor(ctx: Context): Promise<{ checks: Check[] }> {
   } else if (!checks.some((c) => c.name === 'kubernetes')) {
     checks.push({ name: 'kubernetes', ok: true, skipped: true, detail: 'not configured (no --kubeconfig, KUBECONFIG or in-cluster service account)' });
   }
+  if (loaded?.config.storage.provider === 'glusterfs' && loaded.config.storage.glusterfs.mode === 'in-tree') {
+    checks.push(...(await glusterChecks(ctx, loaded.config.storage.glusterfs.ssh, jobRecords)));
+  }
   return { checks };
+}
+
+/** The pool's peers and their state, and every volume gkube made: its state, and whether a record still names it. */
+async function glusterChecks(ctx: Context, ssh: string | undefined, records: JobRecord[] | undefined): Promise<Check[]> {
+  const pool = ctx.gluster(ssh ? { ssh } : {});
+  const checks: Check[] = [];
+  try {
+    const peers = await pool.peers();
+    const down = peers.filter((p) => !p.connected);
+    checks.push({
+      name: 'gluster peers',
+      ok: down.length === 0,
+      detail: `${pool.where}: ${peers.map((p) => `${p.hostname} ${p.connected ? 'connected' : 'DISCONNECTED'}`).join(', ')}`,
+      ...(down.length > 0 ? { exitCode: 4 } : {}),
+    });
+    const named = new Set((records ?? []).map((r) => r.status.volume).filter(Boolean));
+    const ours = (await pool.volumeInfos()).filter((v) => v.options[glusterMarker] !== undefined);
+    const orphans = records ? ours.filter((v) => !named.has(v.name)) : [];
+    const notStarted = ours.filter((v) => v.status !== 'Started' && named.has(v.name));
+    const list = ours.map((v) => `${v.name} ${v.status}${records && !named.has(v.name) ? ' (no record names it)' : ''}`).join(', ');
+    checks.push({
+      name: 'gluster volumes',
+      ok: notStarted.length === 0,
+      detail: ours.length === 0 ? 'no volumes made by gkube' : `${ours.length} made by gkube: ${list}${orphans.length > 0 ? `; ${orphans.length} no record names (kept by delete --keep-storage, or left by a removed record)` : ''}`,
+      ...(notStarted.length > 0 ? { exitCode: 1 } : {}),
+    });
+  } catch (err) {
+    checks.push(failed('gluster', err));
+  }
+  return checks;
 }
 
 function failed(name: string, err: unknown): Check {

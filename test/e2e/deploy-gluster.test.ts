@@ -77,6 +77,11 @@ describe('deploy on GlusterFS (in-tree)', () => {
     expect(pv.spec?.glusterfs).toEqual({ endpoints: `glusterfs-${names.resourceName}`, path: names.resourceName });
     expect(pv.spec?.persistentVolumeReclaimPolicy).toBe('Retain');
     expect((await env.record(job))?.record.status).toMatchObject({ phase: 'ready', volume: names.resourceName, pvc: names.resourceName });
+    // doctor reports the pool and the volume.
+    const doctor = await env.gkube(['doctor', '-o', 'json', ...sets()], env.jenkinsEnv(job, 1, commits[0]!));
+    const checks = JSON.parse(String(doctor.stdout)).checks as Array<{ name: string; ok: boolean; detail: string }>;
+    expect(checks.find((c) => c.name === 'gluster peers')).toMatchObject({ ok: true, detail: expect.stringMatching(/connected/) });
+    expect(checks.find((c) => c.name === 'gluster volumes')).toMatchObject({ ok: true, detail: expect.stringContaining(`${names.resourceName} Started`) });
   }, 180_000);
 
   test('an update in place is read back straight from the brick', async () => {
@@ -103,6 +108,9 @@ describe('deploy on GlusterFS (in-tree)', () => {
     expect(await env.record(job)).toBeUndefined();
     expect(await volumeInfo(names.resourceName)).toMatch(/Status: Started/);
     expect(await onBrick('message.txt')).toBe('Hello from the brick\n');
+    const doctor = await env.gkube(['doctor', '-o', 'json', ...sets()], env.jenkinsEnv(job, 4, commits[1]!));
+    const volumes = (JSON.parse(String(doctor.stdout)).checks as Array<{ name: string; detail: string }>).find((c) => c.name === 'gluster volumes');
+    expect(volumes?.detail).toContain(`${names.resourceName} Started (no record names it)`);
     const again = await deploy(5, commits[1]!);
     expectExit(again, 0);
     expect(again.stderr).toMatch(/adopted persistentvolumeclaim/);
