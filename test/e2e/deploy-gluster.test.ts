@@ -10,6 +10,13 @@ import { execa } from 'execa';
 import { jobNames } from '../../src/jobs/naming.js';
 import { DeployEnv, expectExit } from '../helpers/deploy-env.js';
 import { GlusterPool, glusterHost, waitUntil } from '../harness/index.js';
+import { connectEtcd } from '../../src/adapters/etcd.js';
+import { connectKube } from '../../src/adapters/kube.js';
+import { connectGluster } from '../../src/adapters/gluster.js';
+import { deleteJob } from '../../src/jobs/delete.js';
+import { GkubeError } from '../../src/errors.js';
+import { systemClock } from '../../src/clock.js';
+import type { Context } from '../../src/context.js';
 
 let env: DeployEnv;
 let brickRoot: string;
@@ -165,5 +172,46 @@ describe('GlusterFS and failures', () => {
     expect(await env.serve(name)).toEqual({ status: 200, body: 'Hello from gkube!\n' });
     expectExit(await env.gkube(['delete', name], env.jenkinsEnv(name, 3, commit)), 0);
     await env.repo.git('reset', '-q', '--hard', commits[1]!);
+  }, 180_000);
+});
+
+describe('delete while the pool is unwell', () => {
+  test('a pool that stays busy leaves the record deleting with the reason (exit 1); the next delete finishes', async () => {
+    const name = 'gluster/busy';
+    const resource = jobNames(name).resourceName;
+    made.push(resource);
+    expectExit(await deploy(1, commits[1]!, [], name), 0);
+    const etcd = connectEtcd({ endpoints: env.etcd.endpoints, callTimeoutMs: 5_000 });
+    const real = connectGluster();
+    // The pool answers, but every stop is refused as glusterd does when a peer is down (after the adapter's own retries).
+    const busy = { ...real, volumeInfo: real.volumeInfo.bind(real), stopVolume: async () => {
+      throw new GkubeError('OPERATION_FAILED', `gluster volume stop ${resource} failed on this host: Some of the peers are down (5 tries over 10 s)`);
+    } };
+    const ctx = {
+      etcd: () => etcd,
+      prefix: '/gkube/v1',
+      kube: () => connectKube({ kubeconfig: env.kubeconfig, callTimeoutMs: 10_000 }),
+      gluster: () => busy,
+      clock: systemClock,
+      identity: { id: 'test@host:1', user: 'test', host: 'host', pid: process.pid },
+      progress: () => undefined,
+      isRunning: () => true,
+      signal: new AbortController().signal,
+      stepStarting: () => undefined,
+    } as unknown as Context;
+    try {
+      const err = await deleteJob(ctx, jobNames(name), { keepStorage: false, waitLockMs: 10_000 }).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(GkubeError);
+      expect((err as GkubeError).exitCode).toBe(1);
+      expect((err as GkubeError).message).toMatch(/was not removed completely: .*Some of the peers are down.*; the record is left in phase deleting/);
+      expect((await env.record(name))?.record.status).toMatchObject({ phase: 'deleting', reason: expect.stringMatching(/Some of the peers are down/) });
+      expect(await volumeInfo(resource)).toMatch(/Status: Started/);
+    } finally {
+      etcd.close();
+    }
+    const again = await env.gkube(['delete', name], env.jenkinsEnv(name, 2, commits[1]!));
+    expectExit(again, 0);
+    expect(await volumeInfo(resource)).toBeUndefined();
+    expect(await env.record(name)).toBeUndefined();
   }, 180_000);
 });
