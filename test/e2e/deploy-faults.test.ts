@@ -9,7 +9,7 @@ let env: DeployEnv;
 let v1: string;
 let v11: string;
 
-const provisionSteps = ['lock', 'record-start', 'storage', 'pod', 'wait-running', 'init', 'publish', 'reload', 'health', 'wait-ready', 'annotate', 'record-done'];
+const provisionSteps = ['lock', 'record-start', 'storage', 'pod', 'wait-running', 'preflight', 'init', 'publish', 'reload', 'health', 'wait-ready', 'annotate', 'record-done'];
 const updateSteps = ['lock', 'record-start', 'roll-image', 'wait-running', 'init', 'publish', 'reload', 'health', 'wait-ready', 'annotate', 'record-done'];
 
 function deploy(job: string, commit: string, build: number, extra: Record<string, string> = {}, args: string[] = []) {
