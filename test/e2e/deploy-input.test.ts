@@ -103,6 +103,18 @@ describe('bad input changes nothing', () => {
   });
 });
 
+describe('GlusterFS through a CSI StorageClass (Kubernetes 1.26+)', () => {
+  test('storage.glusterfs.mode storageclass makes a ReadWriteMany claim on that class and never runs gluster', async () => {
+    const job = 'gluster/csi';
+    const r = await env.gkube(['deploy', '--timeout', '2m', '--set', 'storage.provider=glusterfs', '--set', 'storage.glusterfs.servers={gluster-1.invalid}', '--set', 'storage.glusterfs.mode=storageclass', '--set', 'storage.glusterfs.storageClassName=local'], env.jenkinsEnv(job, 1, tagged));
+    expectExit(r, 0);
+    const claim = await env.core.readNamespacedPersistentVolumeClaim({ name: jobNames(job).resourceName, namespace: 'default' });
+    expect(claim.spec).toMatchObject({ storageClassName: 'local', accessModes: ['ReadWriteMany'] });
+    expect((await env.record(job))?.record.spec.storage).toMatchObject({ provider: 'glusterfs', glusterfs: { mode: 'storageclass' } });
+    expect(await env.serve(job)).toEqual({ status: 200, body: 'Hello from gkube!\n' });
+  }, 120_000);
+});
+
 describe('--dry-run', () => {
   test('prints the plan and the manifests as YAML; nothing is created or recorded', async () => {
     const r = await env.gkube(['deploy', '--dry-run'], env.jenkinsEnv('dry/run', 1, tagged));
