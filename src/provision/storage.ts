@@ -85,7 +85,7 @@ class ClaimStorage implements StoragePort {
 }
 
 /** What GlusterStorage asks of the pool. */
-export type GlusterVolumes = Pick<GlusterPort, 'volumeInfo' | 'createVolume' | 'setOption' | 'startVolume' | 'enableQuota' | 'limitUsage'>;
+export type GlusterVolumes = Pick<GlusterPort, 'volumeInfo' | 'volumeStatus' | 'createVolume' | 'setOption' | 'startVolume' | 'enableQuota' | 'limitUsage'>;
 
 /** The option gkube sets on the volumes it makes: the job's resource name (a rerun adopts only its own). */
 export const glusterMarker = 'user.gkube.job';
@@ -151,6 +151,7 @@ class GlusterStorage implements StoragePort {
     if (info?.options[glusterMarker] !== names.resourceName) await pool.setOption(volume, glusterMarker, names.resourceName);
     this.stepStarting('gluster-start');
     if (info?.status !== 'Started') await pool.startVolume(volume);
+    await this.waitForBricks(pool, volume);
     await pool.enableQuota(volume);
     await pool.limitUsage(volume, '/', glusterQuota(config.storage.size));
 
@@ -166,6 +167,23 @@ class GlusterStorage implements StoragePort {
     if (!ref.claim) return true;
     const claim = await this.kube.findClaim(namespace, ref.claim);
     return claim !== undefined && !claim.deleting;
+  }
+
+  /** Readiness: every brick process of the started volume is online (a brick that cannot start fails here, not at mount time). */
+  private async waitForBricks(pool: GlusterVolumes, volume: string): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const status = await pool.volumeStatus(volume);
+      const offline = (status?.bricks ?? []).filter((b) => !b.online);
+      if (status?.started && status.bricks.length > 0 && offline.length === 0) return;
+      if (Date.now() > deadline) {
+        const which = offline.map((b) => `${b.host}:${b.path}`).join(', ') || 'no brick reported';
+        throw new GkubeError('OPERATION_FAILED', `Gluster volume ${volume} was started but its bricks are not online after 30 s (${which})`, {
+          hint: `gluster volume status ${volume}; check the brick hosts' glusterfsd logs`,
+        });
+      }
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
   }
 
   /** An object of that name that gkube did not make for this job is refused, never adopted. */

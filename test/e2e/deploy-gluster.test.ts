@@ -21,7 +21,10 @@ import type { Context } from '../../src/context.js';
 let env: DeployEnv;
 let brickRoot: string;
 let commits: string[] = [];
-const job = 'gluster/hello';
+// Gluster volumes are machine-wide: job names (and so volume names) carry this run's pid, so that two test
+// runs on one machine never share a volume.
+const run = process.pid.toString(36);
+const job = `gluster-${run}/hello`;
 const names = jobNames(job);
 
 function sets(): string[] {
@@ -137,7 +140,7 @@ describe('deploy on GlusterFS (in-tree)', () => {
 
 describe('GlusterFS and failures', () => {
   test.each(['gluster-start', 'gluster-pv', 'gluster-claim'])('SIGKILL as %s begins: the rerun converges to one volume, its one brick, one PV and one claim', async (step) => {
-    const name = `gluster/crash/${step}`;
+    const name = `gluster-${run}/crash/${step}`;
     const resource = jobNames(name).resourceName;
     made.push(resource);
     const killed = await deploy(1, commits[0]!, [], name, { GKUBE_TEST_KILL_AT_STEP: step });
@@ -157,7 +160,7 @@ describe('GlusterFS and failures', () => {
   }, 180_000);
 
   test('a publish that exceeds the volume\'s quota fails with the reason and leaves the live code as it was', async () => {
-    const name = 'gluster/quota';
+    const name = `gluster-${run}/quota`;
     const resource = jobNames(name).resourceName;
     made.push(resource);
     expectExit(await deploy(1, commits[0]!, ['--set', 'storage.size=8Mi'], name), 0);
@@ -175,9 +178,23 @@ describe('GlusterFS and failures', () => {
   }, 180_000);
 });
 
+describe('replicated volumes', () => {
+  test('replica 2: two bricks, the published code on both', async () => {
+    const name = `gluster-${run}/replica`;
+    const resource = jobNames(name).resourceName;
+    made.push(resource);
+    const r = await deploy(1, commits[1]!, ['--set', 'storage.glusterfs.replica=2'], name);
+    expectExit(r, 0);
+    expect(await volumeInfo(resource)).toMatch(/Type: Replicate[\s\S]*Number of Bricks: 1 x 2 = 2/);
+    for (const b of [0, 1]) expect(await readFile(join(brickRoot, `${resource}-b${b}`, 'current', 'message.txt'), 'utf8')).toBe('Hello from the brick\n');
+    expectExit(await env.gkube(['delete', name], env.jenkinsEnv(name, 2, commits[1]!)), 0);
+    expect((await readdir(brickRoot)).filter((d) => d.startsWith(resource))).toEqual([]);
+  }, 180_000);
+});
+
 describe('delete while the pool is unwell', () => {
   test('a pool that stays busy leaves the record deleting with the reason (exit 1); the next delete finishes', async () => {
-    const name = 'gluster/busy';
+    const name = `gluster-${run}/busy`;
     const resource = jobNames(name).resourceName;
     made.push(resource);
     expectExit(await deploy(1, commits[1]!, [], name), 0);

@@ -108,14 +108,19 @@ describe('job registry and locks on one etcd', () => {
 
   test('gkube itself waits for a held job lock, then exits 3 naming the holder', async () => {
     await new JobRegistry(port, '/gkube/v1').write(jobNames('team/locked'), undefined, record('team/locked'));
-    const a = holderProcess(etcd.endpoints, '/gkube/v1', 'team/locked', 6_000, 0, 'jenkins-team-locked-5');
+    // A holds far longer than gkube waits, however slowly gkube starts on a busy machine; it is stopped after.
+    const a = holderProcess(etcd.endpoints, '/gkube/v1', 'team/locked', 120_000, 0, 'jenkins-team-locked-5');
     await waitUntil('A to take the lock', async () => Boolean(a.has('acquired')));
-    const r = await execa(gkube, ['delete', 'team/locked', '--wait-lock', '2s'], { env: { GKUBE_ETCD_ENDPOINTS: etcd.endpoints[0]! }, reject: false });
-    expect(r.exitCode).toBe(3);
-    expect(r.stderr).toMatch(/^waiting for the lock of job team\/locked, held by jenkins-team-locked-5 \(test, pid \d+ on test-host, since /m);
-    expect(r.stderr).toMatch(/^error: job team\/locked is locked by jenkins-team-locked-5 .*; waited 2s; nothing was changed$/m);
-    expect(r.stderr).toContain('gkube unlock team/locked --force jenkins-team-locked-5');
-    await a.proc;
+    try {
+      const r = await execa(gkube, ['delete', 'team/locked', '--wait-lock', '2s'], { env: { GKUBE_ETCD_ENDPOINTS: etcd.endpoints[0]! }, reject: false });
+      expect(r.exitCode).toBe(3);
+      expect(r.stderr).toMatch(/^waiting for the lock of job team\/locked, held by jenkins-team-locked-5 \(test, pid \d+ on test-host, since /m);
+      expect(r.stderr).toMatch(/^error: job team\/locked is locked by jenkins-team-locked-5 .*; waited 2s; nothing was changed$/m);
+      expect(r.stderr).toContain('gkube unlock team/locked --force jenkins-team-locked-5');
+    } finally {
+      a.proc.kill('SIGKILL');
+      await a.proc;
+    }
   });
 
   test('a second process gives up after its wait with exit 3, naming the holder', async () => {
