@@ -2,21 +2,24 @@
 // TTY) against real etcd, the emulator and the real registry: provision → delta sync → new image → failed
 // health check rolled back → identical rebuild → rollback --to-revision 1.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { DeployEnv, expectExit } from '../helpers/deploy-env.js';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DeployEnv, expectExit, root } from '../helpers/deploy-env.js';
 
 const job = 'team/hello/deploy';
 let env: DeployEnv;
 let build = 0;
 const commits: string[] = [];
 
-/** One Jenkins build of `commit`: `gkube deploy` in a shell step, its summary also written as JSON. */
-async function jenkinsBuild(commit: string, extra = '') {
+/** One Jenkins build of `commit`: the project's own jenkins/deploy.sh as the shell step; its summary file read back. */
+async function jenkinsBuild(commit: string) {
   build += 1;
-  const vars = env.jenkinsEnv(job, build, commit);
-  const r = await env.jenkins(`cd "$WORKSPACE"\n"$GKUBE" deploy --timeout 2m --summary-file "$WORKSPACE/../summary-${build}.json"${extra}\n`, vars);
+  const vars = env.jenkinsEnv(job, build, commit, { PATH: `${root}bin:${process.env['PATH'] ?? '/usr/bin:/bin'}`, GKUBE_DEPLOY_ARGS: '--timeout 2m' });
+  await rm(join(env.repo.dir, 'gkube-summary.json'), { force: true });
+  const r = await env.jenkins(await readFile(join(root, 'jenkins/deploy.sh'), 'utf8'), vars);
   let summary: Record<string, any> | undefined;
   try {
-    summary = JSON.parse(await import('node:fs/promises').then((fs) => fs.readFile(`${env.repo.dir}/../summary-${build}.json`, 'utf8')));
+    summary = JSON.parse(await readFile(join(env.repo.dir, 'gkube-summary.json'), 'utf8'));
   } catch {
     summary = undefined;
   }
@@ -37,7 +40,7 @@ afterAll(async () => {
 describe('gkube deploy in a Jenkins shell step', () => {
   test('first build provisions: claim, pod, init, publish, reload, health; record ready at revision 1', async () => {
     const r = await jenkinsBuild(commits[0]!);
-    expect(r.stderr).toMatch(/^\+ \S+\/bin\/gkube deploy /m); // sh -x echoes the command
+    expect(r.stderr).toMatch(/^\+ gkube deploy --summary-file \S+\/gkube-summary\.json --timeout 2m$/m); // sh -x echoes the command
     expectExit(r, 0);
     expect(r.stdout).toMatch(/^provisioned job team\/hello\/deploy$/m);
     // One plain line per step, each with its duration.

@@ -68,6 +68,8 @@ export class DeployEnv {
     const files: Record<string, string> = {};
     for (const name of await readdir(dir)) files[name] = await readFile(join(dir, name), 'utf8');
     files['gkube.yaml'] = files['gkube.yaml']!.replace('127.0.0.1:5000/examples/hello', this.image);
+    // The summary jenkins/deploy.sh writes into the workspace is never part of a commit the tests make.
+    await writeFile(join(repo.dir, '.git', 'info', 'exclude'), 'gkube-summary.json\n');
     await repo.commit('hello', files);
     await repo.tag('v1.0.0', { annotated: true });
     return repo;
