@@ -265,7 +265,11 @@ class Run {
   private async lock(): Promise<HeldLock> {
     const ctx = this.ctx;
     const locks = new JobLocks(ctx.etcd(), ctx.prefix);
-    const taking = locks.acquire(this.names, holderFor(ctx, 'deploy'), this.options.waitLockMs, (h) => ctx.progress(`[gkube] waiting for the lock of job ${this.names.name}, held by ${describeHolder(h)}`));
+    const taking = locks.acquire(this.names, holderFor(ctx, 'deploy'), this.options.waitLockMs, (h) => ctx.progress(`[gkube] waiting for the lock of job ${this.names.name}, held by ${describeHolder(h)}`), {
+      thisHost: ctx.identity.host,
+      isRunning: ctx.isRunning,
+      onReclaim: (dead) => ctx.progress(`[gkube] the lock of job ${this.names.name} was held by ${describeHolder(dead)}, whose process is gone: freed it`),
+    });
     // SIGTERM while waiting: stop waiting; a lock taken after all is given back.
     const aborted = new Promise<never>((_, reject) => {
       const stop = () => reject(new GkubeError('ABORTED', `stopped while waiting for the lock of job ${this.names.name}; nothing was changed`));

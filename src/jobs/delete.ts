@@ -37,7 +37,11 @@ export async function deleteJob(ctx: Context, names: JobNames, options: { keepSt
     throw new GkubeError('INVALID_CONFIG', `job ${names.name} has resources in Kubernetes and gkube has no cluster configuration; nothing was changed`, { hint: 'pass --kubeconfig FILE or set KUBECONFIG' });
   }
 
-  const lock = await new JobLocks(ctx.etcd(), ctx.prefix).acquire(names, holderFor(ctx, 'delete'), options.waitLockMs, (h) => ctx.progress(`waiting for the lock of job ${names.name}, held by ${describeHolder(h)}`));
+  const lock = await new JobLocks(ctx.etcd(), ctx.prefix).acquire(names, holderFor(ctx, 'delete'), options.waitLockMs, (h) => ctx.progress(`waiting for the lock of job ${names.name}, held by ${describeHolder(h)}`), {
+    thisHost: ctx.identity.host,
+    isRunning: ctx.isRunning,
+    onReclaim: (dead) => ctx.progress(`the lock of job ${names.name} was held by ${describeHolder(dead)}, whose process is gone: freed it`),
+  });
   try {
     let stored = await registry.get(names);
     if (!stored) throw notFound(names);

@@ -47,8 +47,16 @@ export class JobLocks {
   /**
    * Takes the job's lock, waiting up to `waitMs` for another holder to finish (a watch on the key, not
    * polling). Past the wait it throws JOB_LOCKED (exit 3) naming the holder; nothing was changed.
+   * With `reclaim`, a holder that ran on this host and whose process is gone (a killed build on the same
+   * agent) has its lease revoked at once instead of being waited out; `onReclaim` says so.
    */
-  async acquire(names: JobNames, holder: LockHolder, waitMs: number, onWait?: (current: LockHolder) => void): Promise<HeldLock> {
+  async acquire(
+    names: JobNames,
+    holder: LockHolder,
+    waitMs: number,
+    onWait?: (current: LockHolder) => void,
+    reclaim?: { thisHost: string; isRunning: (pid: number) => boolean; onReclaim?: (dead: LockHolder) => void },
+  ): Promise<HeldLock> {
     const key = jobKeys(this.prefix, names).lock;
     const lease = await this.etcd.grantLease(this.ttlSeconds);
     const deadline = Date.now() + waitMs;
@@ -57,7 +65,14 @@ export class JobLocks {
       for (;;) {
         const attempt = await this.etcd.txn([{ key, target: 'Create', op: '==', value: 0 }], [{ put: key, value: JSON.stringify(holder), lease: lease.id }]);
         if (attempt.succeeded) return held(this.etcd, key, attempt.revision, holder, lease);
-        const current = parseHolder(attempt.failureValues[0]?.value);
+        const found = attempt.failureValues[0];
+        const current = parseHolder(found?.value);
+        if (found && current && reclaim && current.host === reclaim.thisHost && current.pid !== holder.pid && !reclaim.isRunning(current.pid)) {
+          // Only the dead holder's own lease is revoked: a newer holder has a lease of its own and is never hit.
+          await this.etcd.revokeLease(found.lease);
+          reclaim.onReclaim?.(current);
+          continue;
+        }
         if (Date.now() >= deadline) throw busy(names, current, waitMs);
         if (!announced && current) {
           onWait?.(current);

@@ -43,9 +43,11 @@ describe('SIGKILL at any step leaves a state the next deploy converges from', ()
     const job = `crash/provision/${step}`;
     const killed = await deploy(job, v1, 1, { GKUBE_TEST_KILL_AT_STEP: step });
     expect(killed.signal).toBe('SIGKILL');
-    // The killed run's lock frees itself when its lease expires (10 s); the rerun waits for it.
+    // The killed run held the lock: on the same host the rerun sees its process is gone and frees the lock
+    // at once (elsewhere it would wait for the lease to expire, 10 s).
     const rerun = await deploy(job, v1, 2);
     expectExit(rerun, 0);
+    if (step !== 'lock') expect(rerun.stderr).toMatch(/^\[gkube\] the lock of job crash\/provision\/\S+ was held by jenkins-crash-provision-\S+-1 \(deploy, pid \d+ on \S+, since \S+\), whose process is gone: freed it$/m);
     await expectConverged(job, v1, 1);
   }, 120_000);
 
