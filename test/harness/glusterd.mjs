@@ -1,5 +1,6 @@
 // glusterd is one per machine: the jest global setup starts it when it is installed but not running,
-// and the global teardown stops it only if the setup started it. Plain JS because jest loads these outside its module mapper.
+// and the global teardown stops it only if the setup started it and no volume is left in the pool (a
+// concurrent run's volumes mean that run still needs it). Plain JS because jest loads these outside its module mapper.
 import { execFile } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -50,9 +51,20 @@ export async function ensureGlusterd() {
   return pid > 0 && alive(pid) ? pid : undefined;
 }
 
-/** Stops a glusterd that ensureGlusterd started. */
+/** Whether the pool has volumes: another test run on this machine (or the machine's owner) is using glusterd. */
+async function inUse() {
+  try {
+    const { stdout } = await run('gluster', ['--mode=script', 'volume', 'list'], { timeout: 10_000 });
+    return !/No volumes present/.test(stdout) && stdout.trim() !== '';
+  } catch {
+    return false;
+  }
+}
+
+/** Stops a glusterd that ensureGlusterd started, unless volumes are still in the pool (another run uses it). */
 export async function stopGlusterd(pid) {
   if (!alive(pid)) return;
+  if (await inUse()) return;
   process.kill(pid, 'SIGTERM');
   await waitFor('glusterd to stop', async () => !alive(pid), 15_000).catch(() => process.kill(pid, 'SIGKILL'));
   await rm(pidFile, { force: true });
