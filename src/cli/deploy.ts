@@ -1,7 +1,8 @@
 // Thin adapters for deploy and rollback: flags and Jenkins' environment → request → action → summary.
 import { GkubeError } from '../errors.js';
 import { jobNames } from '../jobs/naming.js';
-import { deploy as runDeploy, durationOption, rollback as runRollback, type DeployResult } from '../deploy/deploy.js';
+import { deploy as runDeploy, rollback as runRollback, type DeployResult } from '../deploy/deploy.js';
+import { parseDuration } from '../config/duration.js';
 import { deployText } from '../output/text.js';
 import type { CommandInvocation } from './commands.js';
 import { command, job, refOf, type Rendered } from './jobs.js';
@@ -15,10 +16,11 @@ function deployJob(invocation: CommandInvocation) {
   return jobNames(fromJenkins, 'JOB_NAME');
 }
 
+/** --wait-lock, --timeout and --dry-run. */
 function timing(invocation: CommandInvocation) {
   return {
-    waitLockMs: durationOption(invocation.options['waitLock'], '--wait-lock', '10m', true),
-    timeoutMs: durationOption(invocation.options['timeout'], '--timeout', '10m', false),
+    waitLockMs: parseDuration(String(invocation.options['waitLock'] ?? '10m'), '--wait-lock', { allowZero: true }),
+    timeoutMs: parseDuration(String(invocation.options['timeout'] ?? '10m'), '--timeout', { allowZero: false }),
     dryRun: Boolean(invocation.options['dryRun']),
   };
 }

@@ -8,9 +8,8 @@
 // Every step begins at a safe point: SIGTERM stops the run there (record `aborted`, lock released, exit 143),
 // and a SIGKILL anywhere leaves a record the next run converges from (plan.ts).
 import type { Context } from '../context.js';
-import type { KubePort, PodSummary } from '../adapters/kube.js';
+import type { KubePort } from '../adapters/kube.js';
 import type { AppConfig } from '../config/index.js';
-import { parseDuration } from '../config/duration.js';
 import { timestamp } from '../clock.js';
 import { GkubeError } from '../errors.js';
 import { holderFor } from '../jobs/holder.js';
@@ -88,7 +87,7 @@ export interface RollbackRequest {
 
 /** Deploys the ref: provision, update, or nothing; see the file header. */
 export async function deploy(ctx: Context, request: DeployRequest): Promise<DeployResult> {
-  const run = await Run.start(ctx, request.names, request);
+  const run = new Run(ctx, request.names, request);
   const loaded = await ctx.config();
   const source = await run.step('source', async () => resolveSource(ctx, request.ref), (s) => `${request.ref.field === 'HEAD' ? 'HEAD' : `${request.ref.field} ${s.ref}`} is commit ${short(s.commit)}; image tag ${s.imageTag}${s.gitTag ? ` (git tag ${s.gitTag}, policy ${s.policy})` : ` (policy ${s.policy})`}`);
   const repository = loaded.config.image.repository;
@@ -111,7 +110,7 @@ export async function rollback(ctx: Context, request: RollbackRequest): Promise<
   }
   const entries = await registry.history(request.names);
   const entry = chooseRevision(request, stored.record, entries);
-  const run = await Run.start(ctx, request.names, request);
+  const run = new Run(ctx, request.names, request);
   const loaded = await ctx.config();
   const git = await ctx.git();
   // The code comes from git: the checkout must have the revision's commit.
@@ -157,16 +156,12 @@ class Run {
   private readonly deadline: number;
   private current = 'start';
 
-  private constructor(
+  constructor(
     private readonly ctx: Context,
     private readonly names: JobNames,
     private readonly options: { dryRun: boolean; waitLockMs: number; timeoutMs: number },
   ) {
     this.deadline = this.started + options.timeoutMs;
-  }
-
-  static async start(ctx: Context, names: JobNames, options: { dryRun: boolean; waitLockMs: number; timeoutMs: number }): Promise<Run> {
-    return new Run(ctx, names, options);
   }
 
   /** Runs one step: a safe point first (SIGTERM stops here; the test fault hook may kill here), then one line with its duration. */
@@ -726,10 +721,3 @@ function short(commit: string): string {
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
-
-/** --timeout and --wait-lock as milliseconds. */
-export function durationOption(value: unknown, flag: string, fallback: string, allowZero: boolean): number {
-  return parseDuration(String(value ?? fallback), flag, { allowZero });
-}
-
-export type { PodSummary };
