@@ -99,7 +99,7 @@ function configure(cmd: Command, cli: CliEnvironment): void {
 const helpFooter = `
 Exit codes:
   0 ok   1 the operation failed   2 invalid input or configuration (nothing changed)
-  3 the job is locked by another run   4 a dependency is unreachable   5 needs gkube recover
+  3 the job is locked by another run   4 a dependency is unreachable   5 inconsistent state (named)
   6 refused for safety
 
 Run gkube <command> --help for a command's flags. Flags override environment variables,
