@@ -261,6 +261,8 @@ describe('exec', () => {
     expect(ok.status.status).toBe('Success');
     expect(ok.stdout).toBe('out\n');
     expect(ok.stderr).toBe('err\n');
+    // The connection is in the request log, as the API server's audit log has it.
+    expect(emulator.requestLog.filter((e) => e.verb === 'connect' && e.resource === 'pods/exec').at(-1)).toMatchObject({ method: 'GET', status: 101, path: expect.stringContaining('/exec?') });
     const bad = await run(['sh', '-c', 'exit 7']);
     expect(bad.status.status).toBe('Failure');
     expect(bad.status.reason).toBe('NonZeroExitCode');

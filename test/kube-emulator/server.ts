@@ -496,7 +496,11 @@ export class ApiServer {
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://emulator');
+    // Logged like any request (the API server's audit log has exec connections too): 101 when upgraded.
+    const entry: RequestLogEntry = { method: req.method ?? 'GET', path: url.pathname + url.search, status: 101, bytes: 0, verb: 'connect', resource: 'pods/exec', ms: 0 };
+    this.requestLog.push(entry);
     const reject = (err: ApiError): void => {
+      entry.status = err.code;
       const body = JSON.stringify(err.toStatus());
       socket.end(`HTTP/1.1 ${err.code} ${err.reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     };
