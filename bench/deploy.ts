@@ -132,15 +132,15 @@ async function etcdCounters(clientUrl: string): Promise<Map<string, { started: n
 interface Seen {
   /** HTTP requests to the Kubernetes API, from the emulator's request log. */
   kube: string[];
-  /** Exec sessions (WebSocket upgrades, which the request log leaves out). */
+  /** Exec sessions (WebSocket upgrades; the request log has them apart from the HTTP requests). */
   execs: number;
   etcd: Map<string, { started: number; handled: number }>;
   registry: string[];
 }
 
 interface Mark {
+  /** Entries in the emulator's request log (HTTP requests and exec connections). */
   kube: number;
-  execs: number;
   etcd: Map<string, { started: number; handled: number }>;
   registry: number;
 }
@@ -181,17 +181,6 @@ const proxy = await CountingProxy.start(env.registry.url);
 const image = `${proxy.host}/examples/hello`;
 const etcdUrl = env.etcd.endpoints[0]!;
 let build = 0;
-let execSessions = 0;
-// The emulator's request log holds the HTTP requests it answered but not the exec connections (WebSocket upgrades).
-// Every request, upgrades included, passes its fault injector first: exec sessions are counted there.
-{
-  const faults = env.emulator.faults;
-  const takeStatus = faults.takeStatus.bind(faults);
-  faults.takeStatus = (verb, resource) => {
-    if (verb === 'connect' && resource === 'pods/exec') execSessions += 1;
-    return takeStatus(verb, resource);
-  };
-}
 
 let stopping = false;
 async function stopAll(): Promise<void> {
@@ -206,7 +195,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 async function mark(): Promise<Mark> {
-  return { kube: env.emulator.requestLog.length, execs: execSessions, etcd: await etcdCounters(etcdUrl), registry: proxy.seen.length };
+  return { kube: env.emulator.requestLog.length, etcd: await etcdCounters(etcdUrl), registry: proxy.seen.length };
 }
 
 async function since(before: Mark): Promise<Seen> {
@@ -218,9 +207,12 @@ async function since(before: Mark): Promise<Seen> {
     const d = { started: c.started - b.started, handled: c.handled - b.handled };
     if (d.started !== 0 || d.handled !== 0) etcd.set(key, d);
   }
+  // The emulator's request log has the exec connections (WebSocket upgrades) too: counted apart from HTTP requests.
+  const entries = env.emulator.requestLog.slice(before.kube);
+  const http = entries.filter((e) => !(e.verb === 'connect' && e.resource === 'pods/exec'));
   return {
-    kube: env.emulator.requestLog.slice(before.kube).map((e) => `${e.verb || e.method} ${e.resource || '-'}: ${e.method} ${e.path} → ${e.status}`),
-    execs: execSessions - before.execs,
+    kube: http.map((e) => `${e.verb || e.method} ${e.resource || '-'}: ${e.method} ${e.path} → ${e.status}`),
+    execs: entries.length - http.length,
     etcd,
     registry: proxy.seen.slice(before.registry),
   };
@@ -573,8 +565,8 @@ Kubernetes API emulator, all on this machine. It runs a copy of bin/gkube and di
 made meanwhile changes nothing; "gkube" in each section names the source it was built from.
 
 - **No-op redeploy**: the job is provisioned, then deployed again at the same commit NOOP_RUNS times (after one
-  uncounted warm-up run). Kubernetes API requests are the emulator's request log plus the exec sessions (WebSocket
-  upgrades, which that log leaves out); etcd RPCs are the difference in etcd's \`grpc_server_started_total\` counters
+  uncounted warm-up run). Kubernetes API requests are the emulator's request log: HTTP requests, and exec sessions
+  (WebSocket upgrades) counted apart; etcd RPCs are the difference in etcd's \`grpc_server_started_total\` counters
   on \`/metrics\` across the run; registry requests are counted by a proxy that gkube reaches the registry through
   (the emulator's kubelet goes to the registry directly). "Inside the deploy action" is the summary's
   \`durationMs\`; the rest of the wall time is process start, loading gkube and its SDKs, and exit.
