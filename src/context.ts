@@ -29,8 +29,8 @@ export interface Context {
   git(): Promise<GitPort>;
   /** The app configuration (gkube.yaml + env + --set + flags), loaded and validated on first use. */
   config(): Promise<LoadedConfig>;
-  /** The Gluster pool's CLI, on this host or over ssh on a pool member (one port per target). */
-  gluster(options: { ssh?: string }): GlusterPort;
+  /** The Gluster pool's CLI, on this host or over ssh on `ssh` (user@host); loaded on first use, one port per target. */
+  gluster(ssh: string | undefined): Promise<GlusterPort>;
   /** The image registry (credentials from the Docker config file when there is one). */
   registry(): RegistryPort;
   clock: Clock;

@@ -1,5 +1,6 @@
 // The Kubernetes edge: verb-shaped calls over @kubernetes/client-node. A lookup returns undefined only for a
 // 404; everything else is an error.
+import { setTimeout as delay } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import { GkubeError } from '../errors.js';
 import { execInPod, type ExecRequest, type ExecResult } from './kube-exec.js';
@@ -351,16 +352,9 @@ function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
   if (signal?.aborted) throw new GkubeError('ABORTED', `stopped while ${what}`);
 }
 
+/** Waits `ms`, or less when `signal` fires (the caller then checks it). */
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
+  return delay(ms, undefined, signal ? { signal } : {}).catch(() => undefined);
 }
 
 function toIso(value: Date | string | undefined): string {

@@ -62,16 +62,16 @@ export async function buildContext(invocation: CommandInvocation): Promise<Conte
   // A --config or --set given to any command is checked now: a typo must not be ignored silently.
   if (options.config !== undefined || (options.set ?? []).length > 0) await loadOnce();
   let git: Promise<GitPort> | undefined;
-  const [{ createRegistry }, { connectGluster }] = await Promise.all([import('../adapters/registry.js'), import('../adapters/gluster.js')]);
-  const glusters = new Map<string, GlusterPort>();
+  const { createRegistry } = await import('../adapters/registry.js');
+  // The Gluster adapter (and execa with it) loads only when a job's storage is on Gluster.
+  const glusters = new Map<string, Promise<GlusterPort>>();
   let registry: RegistryPort | undefined;
   const killAt = env['GKUBE_TEST_KILL_AT_STEP'];
   return {
     registry: () => (registry ??= createRegistry(registryOptions(env))),
-    gluster: (options) => {
-      const key = options.ssh ?? '';
-      let port = glusters.get(key);
-      if (!port) glusters.set(key, (port = connectGluster(options.ssh ? { ssh: options.ssh } : {})));
+    gluster: (ssh) => {
+      let port = glusters.get(ssh ?? '');
+      if (!port) glusters.set(ssh ?? '', (port = import('../adapters/gluster.js').then((m) => m.connectGluster(ssh ? { ssh } : {}))));
       return port;
     },
     signal: invocation.cli.signal ?? new AbortController().signal,

@@ -20,6 +20,7 @@ import { JobRegistry, type StoredRecord } from '../jobs/registry.js';
 import { annotationKeys, claimManifest, podManifest, podSpecDigest, type Deployment } from '../provision/manifests.js';
 import { storageFor, type StoragePort } from '../provision/storage.js';
 import { redact } from '../output/redact.js';
+import { formatBytes, shortCommit as short } from '../output/format.js';
 import { checkHealth } from './health.js';
 import { planDeploy, type Observed, type Plan } from './plan.js';
 import { publishDelta, publishFull, type PublishResult } from './publish.js';
@@ -202,7 +203,7 @@ class Run {
 
     const kube = ctx.kube();
     if (!kube) throw new GkubeError('INVALID_CONFIG', 'no Kubernetes cluster configured: pass --kubeconfig FILE or set KUBECONFIG (or run in a pod with a service account); nothing was changed');
-    const storage = storageFor(kube, config, () => ctx.gluster(config.storage.glusterfs.ssh ? { ssh: config.storage.glusterfs.ssh } : {}), (step) => ctx.stepStarting(step));
+    const storage = storageFor(kube, config, () => ctx.gluster(config.storage.glusterfs.ssh), (step) => ctx.stepStarting(step));
     const registry = new JobRegistry(ctx.etcd(), ctx.prefix);
     const claimName = config.storage.provider === 'none' ? undefined : names.resourceName;
     const deployment = (t: Target): Deployment => ({
@@ -620,7 +621,6 @@ class Change {
   }
 
   private history(revision: number, action: HistoryEntry['action'], result: HistoryEntry['result'], target: Target): HistoryEntry {
-    const s = this.status(target, 'ready', { revision });
     return {
       version: recordVersion,
       revision,
@@ -630,7 +630,8 @@ class Change {
       ...(target.gitTag ? { gitTag: target.gitTag } : {}),
       imageTag: target.imageTag,
       image: target.image,
-      ...(s.build ? { build: s.build } : {}),
+      // The build that ran this deploy (even when a rollback left an earlier build's code live).
+      build: { ...this.thisBuild(), tag: this.ctx.identity.id },
       startedAt: this.startedAt,
       finishedAt: timestamp(this.ctx.clock),
     };
@@ -708,15 +709,6 @@ function describePublish(r: PublishResult): string {
   return `${what} of ${short(r.commit)} (${formatBytes(r.bytes)})${r.reason ? `; ${r.reason}` : ''}`;
 }
 
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-}
-
-function short(commit: string): string {
-  return commit.slice(0, 12);
-}
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;

@@ -1,6 +1,7 @@
 // The deploy decision as a pure function: what `gkube deploy` must do, given the job's record, what the
 // cluster has, and what is wanted. Tested with a table; the deploy action only carries the plan out.
 import type { JobRecord } from '../jobs/record.js';
+import { shortCommit } from '../output/format.js';
 
 /** What is wanted for the job. */
 export interface Desired {
@@ -57,7 +58,7 @@ export function planDeploy(record: JobRecord | undefined, observed: Observed, de
   // A failed change that was rolled back left the recorded commit live and healthy.
   const settled = s.phase === 'ready' || (s.phase === 'failed' && s.rolledBack === true);
   const syncCode = s.commit !== desired.commit || recreatePod || !settled;
-  if (s.commit !== desired.commit) reasons.push(`new commit ${desired.commit.slice(0, 12)}`);
+  if (s.commit !== desired.commit) reasons.push(`new commit ${shortCommit(desired.commit)}`);
   else if (!settled) reasons.push(`the last deploy ended ${s.phase}`);
   if (!recreatePod && !rollImage && !syncCode) {
     if (observed.pod?.ready) return { kind: 'noop', reason: 'same commit, same image, pod healthy' };

@@ -41,6 +41,7 @@ import { PassThrough, Readable, Transform, finished, pipeline, type TransformCal
 import { posix } from 'node:path';
 import { gitSucceeds, runGit, startArchive, type ArchiveProcess } from '../adapters/git-cli.js';
 import { GkubeError, type ErrorCode } from '../errors.js';
+import { shortCommit as short } from '../output/format.js';
 import type { ExecResult, PodExec } from '../adapters/kube-exec.js';
 
 /** Where and how to publish. */
@@ -894,10 +895,6 @@ export function emptiedDirectories(paths: string[]): string[] {
 
 function releaseId(commit: string, digest: string): string {
   return `${commit}-${digest}-${randomBytes(4).toString('hex')}`;
-}
-
-function short(commit: string): string {
-  return commit.slice(0, 12);
 }
 
 /** The last lines of a command's stderr, on one line, at most 400 characters. */

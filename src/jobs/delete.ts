@@ -115,7 +115,7 @@ async function removeGlusterStorage(ctx: Context, kube: KubePort, names: JobName
   }
   const volume = record.status.volume;
   if (!volume) return;
-  const pool = ctx.gluster(record.spec.storage.glusterfs?.ssh ? { ssh: record.spec.storage.glusterfs.ssh } : {});
+  const pool = await ctx.gluster(record.spec.storage.glusterfs?.ssh);
   const info = await pool.volumeInfo(volume);
   if (!info) {
     result.alreadyGone.push(`Gluster volume ${volume}`);

@@ -77,9 +77,9 @@ export async function doctor(ctx: Context): Promise<{ checks: Check[] }> {
 
 /** The pool's peers and their state, and every volume gkube made: its state, and whether a record still names it. */
 async function glusterChecks(ctx: Context, ssh: string | undefined, records: JobRecord[] | undefined): Promise<Check[]> {
-  const pool = ctx.gluster(ssh ? { ssh } : {});
   const checks: Check[] = [];
   try {
+    const pool = await ctx.gluster(ssh);
     const peers = await pool.peers();
     const down = peers.filter((p) => !p.connected);
     checks.push({

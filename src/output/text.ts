@@ -1,4 +1,5 @@
 import YAML from 'yaml';
+import { shortCommit } from './format.js';
 import type { Check } from '../jobs/doctor.js';
 import type { DeleteResult } from '../jobs/delete.js';
 import type { LockHolder } from '../jobs/lock.js';
@@ -15,7 +16,7 @@ export function table(headers: string[], rows: string[][]): string {
   return [line(headers), ...rows.map(line)].join('\n') + '\n';
 }
 
-const short = (commit: string | null | undefined) => (commit ? commit.slice(0, 12) : '-');
+const short = (commit: string | null | undefined) => (commit ? shortCommit(commit) : '-');
 
 /** `gkube list`. */
 export function jobsText(jobs: JobSummary[], prefix: string): string {

@@ -6,7 +6,7 @@ import type { GlusterPort } from '../adapters/gluster.js';
 import type { AppConfig } from '../config/index.js';
 import { GkubeError } from '../errors.js';
 import type { JobNames } from '../jobs/naming.js';
-import { claimManifest, glusterManifests, glusterObjectNames, labelKeys } from './manifests.js';
+import { claimManifest, glusterManifests, labelKeys } from './manifests.js';
 import { lookup } from 'node:dns/promises';
 
 /** What the job's storage is, as the record names it. */
@@ -28,7 +28,7 @@ export interface StoragePort {
 }
 
 /** The port for the configured provider (`gluster` opens the pool's CLI for provider glusterfs, in-tree mode). */
-export function storageFor(kube: KubePort, config: AppConfig, gluster?: () => GlusterVolumes, stepStarting: (step: string) => void = () => undefined): StoragePort {
+export function storageFor(kube: KubePort, config: AppConfig, gluster?: () => Promise<GlusterVolumes>, stepStarting: (step: string) => void = () => undefined): StoragePort {
   switch (config.storage.provider) {
     case 'none':
       return noStorage;
@@ -51,8 +51,9 @@ const noStorage: StoragePort = {
   exists: async () => true,
 };
 
+/** A claim the job's pod mounts: made on a StorageClass here; GlusterStorage makes it on its own PV. */
 class ClaimStorage implements StoragePort {
-  constructor(private readonly kube: KubePort) {}
+  constructor(protected readonly kube: KubePort) {}
 
   async check(): Promise<void> {
     // The claim's StorageClass is the cluster's business: a missing class leaves the claim Pending, which the wait reports.
@@ -63,12 +64,7 @@ class ClaimStorage implements StoragePort {
     const created = await this.kube.create(manifest);
     const claim = await this.kube.findClaim(config.namespace, names.resourceName);
     if (!claim) throw new GkubeError('OPERATION_FAILED', `persistentvolumeclaim ${config.namespace}/${names.resourceName} was created and then could not be read back`);
-    // A claim of that name that gkube did not make for this job is someone else's data: never adopt it.
-    if (claim.labels[labelKeys.job] !== names.resourceName) {
-      throw new GkubeError('REFUSED', `persistentvolumeclaim ${config.namespace}/${names.resourceName} exists and was not made by gkube for job ${names.name} (label ${labelKeys.job} differs); nothing was changed`, {
-        hint: 'rename or remove that claim, or deploy the job into another namespace',
-      });
-    }
+    requireOwned(`persistentvolumeclaim ${config.namespace}/${names.resourceName}`, claim.labels, names);
     if (claim.deleting) {
       throw new GkubeError('INCONSISTENT_STATE', `persistentvolumeclaim ${config.namespace}/${names.resourceName} is being deleted; its data is going`, {
         hint: `wait until it is gone (kubectl get pvc -n ${config.namespace} ${names.resourceName}), then deploy again`,
@@ -110,15 +106,17 @@ export function glusterQuota(size: string): string {
 }
 
 /** A Gluster volume per job, handed to Kubernetes through the in-tree glusterfs plugin (Kubernetes ≤ 1.25). */
-class GlusterStorage implements StoragePort {
+class GlusterStorage extends ClaimStorage {
   constructor(
-    private readonly kube: KubePort,
-    private readonly gluster: () => GlusterVolumes,
+    kube: KubePort,
+    private readonly gluster: () => Promise<GlusterVolumes>,
     /** Called as each sub-step begins (gluster-create, gluster-start, gluster-objects, gluster-claim): the test kill hook. */
     private readonly stepStarting: (step: string) => void,
-  ) {}
+  ) {
+    super(kube);
+  }
 
-  async check(): Promise<void> {
+  override async check(): Promise<void> {
     const version = await this.kube.serverVersion();
     const minor = /^v?(\d+)\.(\d+)/.exec(version);
     if (minor && (Number(minor[1]) > 1 || Number(minor[2]) > lastInTreeGlusterMinor)) {
@@ -128,10 +126,10 @@ class GlusterStorage implements StoragePort {
     }
   }
 
-  async ensure(names: JobNames, config: AppConfig): Promise<StorageRef & { created: boolean }> {
+  override async ensure(names: JobNames, config: AppConfig): Promise<StorageRef & { created: boolean }> {
     const g = config.storage.glusterfs;
     const { volume, bricks } = glusterLayout(names, config);
-    const pool = this.gluster();
+    const pool = await this.gluster();
     let info = await pool.volumeInfo(volume);
     let created = false;
     if (info) {
@@ -163,12 +161,6 @@ class GlusterStorage implements StoragePort {
     return { claim: names.resourceName, volume, created };
   }
 
-  async exists(namespace: string, ref: StorageRef): Promise<boolean> {
-    if (!ref.claim) return true;
-    const claim = await this.kube.findClaim(namespace, ref.claim);
-    return claim !== undefined && !claim.deleting;
-  }
-
   /** Readiness: every brick process of the started volume is online (a brick that cannot start fails here, not at mount time). */
   private async waitForBricks(pool: GlusterVolumes, volume: string): Promise<void> {
     const deadline = Date.now() + 30_000;
@@ -194,10 +186,15 @@ class GlusterStorage implements StoragePort {
     if (kind === 'PersistentVolume') labels = (await this.kube.findPersistentVolume(meta.name))?.labels;
     else if (kind === 'PersistentVolumeClaim') labels = (await this.kube.findClaim(meta.namespace!, meta.name))?.labels;
     else return; // Endpoints and Service carry no data; the PV names them, and its own label is checked.
-    if (labels?.[labelKeys.job] !== names.resourceName) {
-      throw new GkubeError('REFUSED', `${kind} ${meta.namespace ? `${meta.namespace}/` : ''}${meta.name} exists and was not made by gkube for job ${names.name}; nothing was changed`);
-    }
+    requireOwned(`${kind.toLowerCase()} ${meta.namespace ? `${meta.namespace}/` : ''}${meta.name}`, labels ?? {}, names);
   }
 }
 
-export { glusterObjectNames };
+/** An object of the job's name that gkube did not make for this job is someone else's data: never adopted. */
+function requireOwned(what: string, labels: Record<string, string>, names: JobNames): void {
+  if (labels[labelKeys.job] !== names.resourceName) {
+    throw new GkubeError('REFUSED', `${what} exists and was not made by gkube for job ${names.name} (label ${labelKeys.job} differs); nothing was changed`, {
+      hint: 'rename or remove it, or deploy the job into another namespace',
+    });
+  }
+}

@@ -208,7 +208,7 @@ describe('delete while the pool is unwell', () => {
       etcd: () => etcd,
       prefix: '/gkube/v1',
       kube: () => connectKube({ kubeconfig: env.kubeconfig, callTimeoutMs: 10_000 }),
-      gluster: () => busy,
+      gluster: async () => busy,
       clock: systemClock,
       identity: { id: 'test@host:1', user: 'test', host: 'host', pid: process.pid },
       progress: () => undefined,
