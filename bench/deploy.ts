@@ -18,6 +18,7 @@ import { appendFile, copyFile, cp, mkdir, mkdtemp, readFile, readdir, rm, symlin
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { DeployEnv, root } from '../test/helpers/deploy-env.js';
 import type { GitRepo } from '../test/harness/index.js';
@@ -149,7 +150,7 @@ interface Mark {
 
 /**
  * bin/gkube with a copy of the bundle it loads, taken now: a build running meanwhile (npm test and npm run build
- * empty dist/ first) neither breaks the runs nor changes what they measure. SDKs come from the project's node_modules.
+ * empty dist/ first) neither breaks the runs nor changes what they measure. etcd3 comes from the project's node_modules (the other SDKs are bundled).
  */
 async function snapshotGkube(): Promise<{ bin: string; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'gkube-bench-'));
@@ -356,8 +357,25 @@ const machine = {
 
 // ---- 1. no-op redeploy ----
 
-/** The SDKs a deploy loads (they stay out of the bundle; see scripts/build.mjs), timed by themselves. */
-const sdks = ['@kubernetes/client-node', 'etcd3', 'execa', 'simple-git'];
+/**
+ * The adapters a deploy loads, as the snapshot's chunks (scripts/build.mjs bundles the Kubernetes client, execa and
+ * simple-git into them; etcd3 stays in node_modules), and client-node from node_modules for comparison.
+ */
+async function importSubjects(): Promise<[string, string[]][]> {
+  const chunks = await readdir(join(gkube.dir, 'dist'));
+  const chunk = (adapter: string): string => {
+    const file = chunks.find((f) => f.startsWith(`${adapter}-`) && f.endsWith('.mjs'));
+    if (!file) throw new Error(`no ${adapter}-*.mjs chunk in ${join(gkube.dir, 'dist')}`);
+    return pathToFileURL(join(gkube.dir, 'dist', file)).href;
+  };
+  const adapters: [string, string[]][] = [
+    ['Kubernetes adapter (client-node bundled in)', [chunk('kube')]],
+    ['etcd adapter (etcd3 from node_modules)', [chunk('etcd')]],
+    ['git adapter (simple-git and execa bundled in)', [chunk('git')]],
+  ];
+  return [...adapters, [allAdapters, adapters.flatMap(([, specifiers]) => specifiers)], ['for comparison, @kubernetes/client-node from node_modules', ['@kubernetes/client-node']]];
+}
+const allAdapters = 'all three adapters';
 
 interface NoopResult {
   wall: number[];
@@ -380,7 +398,7 @@ async function nodeMs(specifiers: string[]): Promise<number> {
 }
 
 async function importCosts(runs: number): Promise<[string, number][]> {
-  const subjects: [string, string[]][] = [...sdks.map((s): [string, string[]] => [s, [s]]), ['all four', sdks]];
+  const subjects = await importSubjects();
   const extra = new Map<string, number[]>(subjects.map(([name]) => [name, []]));
   for (let i = 0; i < runs; i++) {
     // Each subject right after its own baseline, so that drift of the shared machine hits both alike.
@@ -411,7 +429,7 @@ async function noopBench(): Promise<NoopResult> {
     out.registry.push(r.seen.registry.length);
     if (i === 0) out.example = r.seen;
   }
-  process.stderr.write(`[bench] no-op: ${noopRuns} runs, median ${ms(median(out.wall))}; timing the SDK imports\n`);
+  process.stderr.write(`[bench] no-op: ${noopRuns} runs, median ${ms(median(out.wall))}; timing the adapter imports\n`);
   out.imports = await importCosts(Math.min(noopRuns, 7));
   // The large tree's jobs run alone.
   await remove(job, env.repo);
@@ -485,7 +503,7 @@ function report(noop: NoopResult, pub: PublishBench): { summary: string; markdow
   const deltaWall = col(pub.delta, (r) => r.wallMs);
   const inside = median(noop.inProcess);
   const wall = median(noop.wall);
-  const allSdks = noop.imports.find(([name]) => name === 'all four')?.[1] ?? NaN;
+  const allSdks = noop.imports.find(([name]) => name === allAdapters)?.[1] ?? NaN;
   const spread = (runs: DeployRun[], f: (r: DeployRun) => number) => {
     const xs = runs.map(f);
     return `${ms(median(xs))} (${ms(Math.min(...xs))}–${ms(Math.max(...xs))})`;
@@ -506,7 +524,7 @@ function report(noop: NoopResult, pub: PublishBench): { summary: string; markdow
     `  Kubernetes: ${kubeLines.join('; ') || 'none'}`,
     `  etcd: ${etcdLines.join('; ') || 'none'}`,
     `  registry: ${tally(ex.registry).join('; ') || 'none'}`,
-    `  importing the SDKs alone (median of ${Math.min(noopRuns, 7)}, less node -e 0): ${noop.imports.map(([n, t]) => `${n} ${ms(t)}`).join(', ')}`,
+    `  importing the adapters alone (median of ${Math.min(noopRuns, 7)}, less node -e 0): ${noop.imports.map(([n, t]) => `${n} ${ms(t)}`).join(', ')}`,
     `publish, ${treeFiles} files / ${bytes(pub.treeBytes)} (median of ${publishRuns} each): full ${bytes(fullBytes)} in ${ms(fullPublish)}, ` +
       `one-file delta ${bytes(deltaBytes)} in ${ms(deltaPublish)}: ${Math.round(fullBytes / deltaBytes)}× fewer bytes, ${(fullPublish / deltaPublish).toFixed(1)}× faster publish step; ` +
       `whole deploy ${ms(fullWall)} (first) vs ${ms(deltaWall)} (update)`,
@@ -531,9 +549,9 @@ function report(noop: NoopResult, pub: PublishBench): { summary: string; markdow
     ...etcdLines.map((l) => `- etcd: \`${l}\``),
     ...tally(ex.registry).map((l) => `- registry: \`${l}\``),
     '',
-    `Importing the SDKs a deploy loads, each in a fresh \`node\` less \`node -e 0\` (median of ${Math.min(noopRuns, 7)}): ` +
+    `Importing the adapters a deploy loads, each in a fresh \`node\` less \`node -e 0\` (median of ${Math.min(noopRuns, 7)}): ` +
       `${noop.imports.map(([n, t]) => `${n} ${ms(t)}`).join(', ')}. ` +
-      `The no-op's wall time less its deploy action is ${ms(wall - inside)}; importing all four SDKs alone takes ${ms(allSdks)}.`,
+      `The no-op's wall time less its deploy action is ${ms(wall - inside)}; importing all three adapters alone takes ${ms(allSdks)}.`,
     '',
     `### Publishing a one-file change: ${treeFiles} files, ${bytes(pub.treeBytes)} (median of ${publishRuns} runs each; range in brackets)`,
     '',
