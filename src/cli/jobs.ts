@@ -108,8 +108,8 @@ export const unlock = command(async (ctx, inv) => {
 });
 
 /** gkube doctor: exit 0 when every check passed, else the most serious failure's code. */
-export const doctor = command(async (ctx) => {
-  const result = await runDoctor(ctx);
+export const doctor = command(async (ctx, inv) => {
+  const result = await runDoctor(ctx, { ref: refOf(inv) });
   const failed = result.checks.filter((c) => !c.ok);
   const exitCode = failed.length === 0 ? ExitCode.ok : Math.max(...failed.map((c) => c.exitCode ?? ExitCode.failed));
   return { data: result, text: text.doctorText(result.checks), exitCode };

@@ -4,6 +4,8 @@ import { JobRegistry } from './registry.js';
 import type { JobRecord } from './record.js';
 import type { LoadedConfig } from '../config/index.js';
 import { glusterMarker } from '../provision/storage.js';
+import { resolveSource } from '../deploy/source.js';
+import { shortCommit } from '../output/format.js';
 
 /** One check of `gkube doctor`. */
 export interface Check {
@@ -16,11 +18,17 @@ export interface Check {
   skipped?: boolean;
 }
 
+export interface DoctorRequest {
+  /** The ref whose image is looked up in the registry (as deploy takes it: --ref, GIT_COMMIT, HEAD). */
+  ref: { value: string; field: string };
+}
+
 /**
  * Checks the app configuration, reaches etcd (latency, leader, the prefix's record count), when configured the
- * Kubernetes API, and with GlusterFS storage the pool's peers and gkube's volumes.
+ * Kubernetes API, in a git checkout the registry (is the image a deploy of the ref would use there?), and with
+ * GlusterFS storage the pool's peers and gkube's volumes.
  */
-export async function doctor(ctx: Context): Promise<{ checks: Check[] }> {
+export async function doctor(ctx: Context, request: DoctorRequest): Promise<{ checks: Check[] }> {
   const checks: Check[] = [];
   let loaded: LoadedConfig | undefined;
   try {
@@ -69,10 +77,34 @@ export async function doctor(ctx: Context): Promise<{ checks: Check[] }> {
   } else if (!checks.some((c) => c.name === 'kubernetes')) {
     checks.push({ name: 'kubernetes', ok: true, skipped: true, detail: 'not configured (no --kubeconfig, KUBECONFIG or in-cluster service account)' });
   }
+  if (loaded) checks.push(await imageCheck(ctx, loaded, request.ref));
   if (loaded?.config.storage.provider === 'glusterfs' && loaded.config.storage.glusterfs.mode === 'in-tree') {
     checks.push(...(await glusterChecks(ctx, loaded.config.storage.glusterfs.ssh, jobRecords)));
   }
   return { checks };
+}
+
+/** The image a deploy of the ref would use, looked up in its registry, as deploy's first steps do. */
+async function imageCheck(ctx: Context, loaded: LoadedConfig, ref: DoctorRequest['ref']): Promise<Check> {
+  const repository = loaded.config.image.repository;
+  if (!repository) return { name: 'image', ok: true, skipped: true, detail: 'no image.repository configured (gkube.yaml, GKUBE_IMAGE or --image)' };
+  try {
+    await ctx.git();
+  } catch (err) {
+    if (err instanceof GkubeError) return { name: 'image', ok: true, skipped: true, detail: `${repository}: no git checkout here, so no image tag to look up` };
+    throw err;
+  }
+  try {
+    const source = await resolveSource(ctx, ref);
+    const image = `${repository}:${source.imageTag}`;
+    const of = `${ref.field} ${shortCommit(source.commit)}`;
+    const started = Date.now();
+    const digest = await ctx.registry().manifestDigest(image);
+    if (!digest) return { name: 'image', ok: false, detail: `${image} (${of}) is not in the registry: a deploy would fail (exit 1); build and push it first`, exitCode: 1 };
+    return { name: 'image', ok: true, detail: `${image} (${of}) is in the registry (${digest.slice(0, 19)}…), ${Date.now() - started} ms` };
+  } catch (err) {
+    return failed('image', err);
+  }
 }
 
 /** The pool's peers and their state, and every volume gkube made: its state, and whether a record still names it. */

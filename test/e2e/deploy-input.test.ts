@@ -135,3 +135,33 @@ describe('--dry-run', () => {
     await expectUntouched('dry/json');
   });
 });
+
+describe('doctor in the job\'s workspace', () => {
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const imageCheck = (stdout: unknown) => (JSON.parse(String(stdout)) as { checks: Array<{ name: string }> }).checks.find((c) => c.name === 'image');
+
+  test('looks up the image a deploy of the ref would use: there (exit 0), or absent (exit 1, named); nothing changes', async () => {
+    const vars = env.jenkinsEnv('doctor/image', 1, tagged);
+    const there = await env.gkube(['doctor', '-o', 'json'], vars);
+    expectExit(there, 0);
+    expect(imageCheck(there.stdout)).toEqual({
+      name: 'image',
+      ok: true,
+      detail: expect.stringMatching(new RegExp(`^${escape(env.image)}:v1\\.0\\.0 \\(GIT_COMMIT ${tagged.slice(0, 12)}\\) is in the registry \\(sha256:[0-9a-f]{12}…\\), \\d+ ms$`)),
+    });
+
+    const commit = await env.repo.commit('not pushed', { 'message.txt': 'not pushed\n' });
+    await env.repo.tag('v7.0.0');
+    const absent = await env.gkube(['doctor', '--ref', 'v7.0.0'], vars);
+    expectExit(absent, 1);
+    expect(String(absent.stdout)).toMatch(new RegExp(`^image +FAILED +${escape(env.image)}:v7\\.0\\.0 \\(--ref ${commit.slice(0, 12)}\\) is not in the registry: a deploy would fail \\(exit 1\\); build and push it first$`, 'm'));
+    await expectUntouched('doctor/image');
+  });
+
+  test('outside a git checkout the image check is skipped, not failed', async () => {
+    const dir = await env.temp.make('doctor-not-git');
+    const r = await env.gkube(['doctor', '-o', 'json'], { ...env.jenkinsEnv('doctor/not-git', 1, tagged), WORKSPACE: dir, GKUBE_IMAGE: env.image }, dir);
+    expectExit(r, 0);
+    expect(imageCheck(r.stdout)).toEqual({ name: 'image', ok: true, skipped: true, detail: `${env.image}: no git checkout here, so no image tag to look up` });
+  });
+});

@@ -197,9 +197,11 @@ describe('read commands', () => {
     const r = await run(['doctor', '-o', 'json']);
     expect(r.exitCode).toBe(0);
     const { checks } = JSON.parse(r.stdout) as { checks: Array<{ name: string; ok: boolean; detail: string }> };
-    expect(checks.map((c) => [c.name, c.ok])).toEqual([['config', true], ['etcd', true], ['records', true], ['kubernetes', true]]);
+    expect(checks.map((c) => [c.name, c.ok])).toEqual([['config', true], ['etcd', true], ['records', true], ['kubernetes', true], ['image', true]]);
     expect(checks[2]!.detail).toBe(`1 job record under ${prefix}`);
     expect(checks[3]!.detail).toMatch(/v1\.31\.0/);
+    // No image repository is configured here: nothing to look up, which is no failure.
+    expect(checks[4]).toMatchObject({ skipped: true, detail: 'no image.repository configured (gkube.yaml, GKUBE_IMAGE or --image)' });
   });
 });
 
