@@ -1,8 +1,8 @@
 // The etcd edge: a small verb-shaped port over the etcd3 client. Every call carries a deadline; nothing
 // is retried here (the client's own retry is off), so a write whose outcome is unknown is never repeated
 // blindly — callers re-read first.
-import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, GRPCCancelledError, GRPCInvalidArgumentError, GRPCGenericError, EtcdAuthenticationFailedError, EtcdPermissionDeniedError, GRPCUnauthenticatedError, EtcdLeaseInvalidError, type Lease, type IOptions } from 'etcd3';
-import { noop } from 'cockatiel';
+import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, GRPCCancelledError, GRPCInvalidArgumentError, GRPCGenericError, EtcdAuthenticationFailedError, EtcdPermissionDeniedError, GRPCUnauthenticatedError, EtcdLeaseInvalidError, isRecoverableError, type Lease, type IOptions } from 'etcd3';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen, isBrokenCircuitError, noop } from 'cockatiel';
 import { GkubeError } from '../errors.js';
 
 /** How to reach etcd (resolved by the CLI from flags and ETCDCTL_* variables). */
@@ -64,14 +64,22 @@ export interface EtcdPort {
   close(): void;
 }
 
+/** How long before its TTL ends a lease that etcd stopped renewing counts as lost. */
+const leaseMarginMs = 2_000;
+
 /** Opens a client; no connection is made until the first call. */
 export function connectEtcd(connection: EtcdConnection): EtcdPort {
   const options: IOptions = {
     hosts: connection.endpoints,
     dialTimeout: connection.callTimeoutMs,
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + connection.callTimeoutMs }),
-    // No silent retries: a repeated txn could apply twice. Callers re-read and decide.
-    faultHandling: { host: () => noop, global: noop },
+    // No silent retries: a repeated txn could apply twice. Callers re-read and decide. With several members, one
+    // that failed to answer is passed over for a few seconds (the client then goes to the next), so that a
+    // member down costs one failed call, which reads repeat (see `read`).
+    faultHandling: {
+      host: () => (connection.endpoints.length > 1 ? circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 5_000, breaker: new ConsecutiveBreaker(1) }) : noop),
+      global: noop,
+    },
   };
   if (connection.tls) {
     options.credentials = {
@@ -97,7 +105,7 @@ class Etcd3Port implements EtcdPort {
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
-    const res = await this.call(() => this.client.get(key).exec());
+    const res = await this.read(() => this.client.get(key).exec());
     const kv = res.kvs[0];
     return kv ? toKeyValue(kv) : undefined;
   }
@@ -111,7 +119,7 @@ class Etcd3Port implements EtcdPort {
     for (;;) {
       const query = this.client.getAll().inRange({ start, end }).limit(pageSize);
       if (revision) query.revision(revision);
-      const res = await this.call(() => query.exec());
+      const res = await this.read(() => query.exec());
       revision ??= res.header.revision;
       for (const kv of res.kvs) out.push(toKeyValue(kv));
       if (!res.more || res.kvs.length === 0) return out;
@@ -120,7 +128,7 @@ class Etcd3Port implements EtcdPort {
   }
 
   async count(prefix: string): Promise<number> {
-    return this.call(() => this.client.getAll().prefix(prefix).count());
+    return this.read(() => this.client.getAll().prefix(prefix).count());
   }
 
   async txn(compares: Compare[], success: TxnOp[], failure: TxnOp[] = []) {
@@ -155,11 +163,26 @@ class Etcd3Port implements EtcdPort {
     const id = await this.call(() => lease.grant());
     let lost = false;
     const listeners: Array<(err: Error) => void> = [];
-    lease.on('lost', (err: Error) => {
+    const lose = (err: Error) => {
       if (lost) return;
       lost = true;
+      clearTimeout(watchdog);
       for (const l of listeners) l(err);
+    };
+    // etcd3 reports a lost lease only after twice its TTL without an answer; etcd may expire it after one TTL.
+    // So the lease counts as lost once no keep-alive was answered for its TTL less a margin: the holder stops
+    // before another run can take what the lease guarded.
+    const silentMs = Math.max(1_000, ttlSeconds * 1000 - leaseMarginMs);
+    const expire = () => lose(new Error(`etcd answered no keep-alive of lease ${id} for ${Math.round(silentMs / 1000)}s; it may have expired`));
+    let watchdog = setTimeout(expire, silentMs);
+    watchdog.unref();
+    lease.on('keepaliveSucceeded', () => {
+      if (lost) return;
+      clearTimeout(watchdog);
+      watchdog = setTimeout(expire, silentMs);
+      watchdog.unref();
     });
+    lease.on('lost', (err: Error) => lose(err));
     return {
       id,
       get lost() {
@@ -168,18 +191,19 @@ class Etcd3Port implements EtcdPort {
       onLost: (listener) => listeners.push(listener),
       revoke: async () => {
         lost = true;
+        clearTimeout(watchdog);
         try {
           await this.call(() => lease.revoke());
         } catch (err) {
           // Already expired: nothing left to revoke.
-          if (!(err instanceof EtcdLeaseInvalidError)) throw err;
+          if (!leaseGone(err)) throw err;
         }
       },
     };
   }
 
   async leaseTimeToLive(id: string): Promise<number> {
-    const res = await this.call(() => this.client.leaseClient.leaseTimeToLive({ ID: id }));
+    const res = await this.read(() => this.client.leaseClient.leaseTimeToLive({ ID: id }));
     return Number(res.TTL);
   }
 
@@ -187,12 +211,23 @@ class Etcd3Port implements EtcdPort {
     try {
       await this.call(() => this.client.leaseClient.leaseRevoke({ ID: id }));
     } catch (err) {
-      if (!(err instanceof EtcdLeaseInvalidError)) throw err;
+      if (!leaseGone(err)) throw err;
     }
   }
 
   async watchKey(key: string, listener: (event: 'put' | 'delete') => void): Promise<() => Promise<void>> {
-    const watcher = await this.call(() => this.client.watch().key(key).create());
+    // etcd3 reconnects a watch for ever and reports nothing while etcd is away: its start gets a call's deadline.
+    const watcher = this.client.watch().key(key).watcher();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new GRPCDeadlineExceededError('the watch did not start in time')), this.connection.callTimeoutMs);
+        watcher.once('connected', () => (clearTimeout(timer), resolve()));
+        watcher.once('error', (err: Error) => (clearTimeout(timer), reject(err)));
+      });
+    } catch (err) {
+      await watcher.cancel().catch(() => undefined);
+      throw translate(err, this.connection);
+    }
     watcher.on('put', () => listener('put'));
     watcher.on('delete', () => listener('delete'));
     watcher.on('error', () => undefined);
@@ -203,12 +238,29 @@ class Etcd3Port implements EtcdPort {
 
   async status() {
     const started = Date.now();
-    const res = await this.call(() => this.client.maintenance.status());
+    const res = await this.read(() => this.client.maintenance.status());
     return { version: res.version, hasLeader: res.leader !== '0', latencyMs: Date.now() - started };
   }
 
   close(): void {
     this.client.close();
+  }
+
+  /**
+   * A read, which may be repeated: a member that does not answer is tried again on another (the client picks
+   * one at random per call), so one member down does not fail the run. Writes are never repeated here.
+   */
+  private async read<T>(fn: () => Promise<T>): Promise<T> {
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.call(fn);
+      } catch (err) {
+        if (!(err instanceof GkubeError && err.code === 'DEPENDENCY_UNREACHABLE') || attempt >= this.endpoints.length) throw err;
+        // A member that refused at once is skipped; one that used up the deadline ends the read (exit 4 stays prompt).
+        if (Date.now() - started >= this.connection.callTimeoutMs / 2) throw err;
+      }
+    }
   }
 
   /** Runs a call and turns connection failures into exit 4 and refused credentials into exit 2. */
@@ -223,7 +275,8 @@ class Etcd3Port implements EtcdPort {
 
 function translate(err: unknown, connection: EtcdConnection): unknown {
   const where = connection.endpoints.join(',');
-  if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError || err instanceof GRPCCancelledError) {
+  // A broken circuit: every member failed to answer just before.
+  if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError || err instanceof GRPCCancelledError || isBrokenCircuitError(err)) {
     return new GkubeError('DEPENDENCY_UNREACHABLE', `etcd at ${where} is unreachable (no answer within ${Math.round(connection.callTimeoutMs / 1000)}s); nothing was changed`, {
       hint: 'check --etcd-endpoints (or GKUBE_ETCD_ENDPOINTS / ETCDCTL_ENDPOINTS) and that etcd is running',
       cause: err,
@@ -234,6 +287,9 @@ function translate(err: unknown, connection: EtcdConnection): unknown {
       hint: 'check ETCDCTL_USER / ETCDCTL_PASSWORD and the user\'s role on the gkube prefix',
       cause: err,
     });
+  }
+  if (err instanceof EtcdLeaseInvalidError) {
+    return new GkubeError('LOCK_LOST', 'etcd no longer has the lease gkube held (it expired); nothing was written under it', { hint: 'rerun: gkube takes the job lock again first', cause: err });
   }
   // etcd answers an anonymous call on a cluster with auth enabled with INVALID_ARGUMENT and this text only;
   // etcd3 has no class for it, so the text is the one thing to go by here, at the edge.
@@ -248,6 +304,11 @@ function translate(err: unknown, connection: EtcdConnection): unknown {
     });
   }
   return err;
+}
+
+/** A lease etcd no longer has (expired or revoked), as `call` reports it. */
+function leaseGone(err: unknown): boolean {
+  return err instanceof GkubeError && err.cause instanceof EtcdLeaseInvalidError;
 }
 
 function toKeyValue(kv: { key: Buffer; value: Buffer; mod_revision: string; create_revision: string; lease: string }): KeyValue {

@@ -58,7 +58,11 @@ export interface KubePort {
   /** Deletes a claim; false when it was already gone. */
   deleteClaim(namespace: string, name: string): Promise<boolean>;
   /** Deletes a PV (namespace ignored), Endpoints or Service; false when it was already gone. */
-  deleteObject(kind: 'PersistentVolume' | 'Endpoints' | 'Service', namespace: string, name: string): Promise<boolean>;
+  /**
+   * Deletes the object if it carries every one of `labels` ('foreign' when it does not: it is left alone),
+   * with its uid as a precondition so that an object made again meanwhile is never hit.
+   */
+  deleteObject(kind: 'PersistentVolume' | 'Endpoints' | 'Service', namespace: string, name: string, labels: Record<string, string>): Promise<'deleted' | 'absent' | 'foreign'>;
   /** A PersistentVolume's phase, labels and Gluster path, or undefined when it does not exist. */
   findPersistentVolume(name: string): Promise<{ name: string; phase: string; labels: Record<string, string>; glusterPath?: string } | undefined>;
   events(namespace: string, name: string): Promise<EventSummary[]>;
@@ -159,15 +163,26 @@ class ClientNodePort implements KubePort {
     return (await this.optional(() => this.core.deleteNamespacedPersistentVolumeClaim({ name, namespace }))) !== undefined;
   }
 
-  async deleteObject(kind: 'PersistentVolume' | 'Endpoints' | 'Service', namespace: string, name: string): Promise<boolean> {
+  async deleteObject(kind: 'PersistentVolume' | 'Endpoints' | 'Service', namespace: string, name: string, labels: Record<string, string>): Promise<'deleted' | 'absent' | 'foreign'> {
+    const found = await this.optional((): Promise<{ metadata?: k8s.V1ObjectMeta }> =>
+      kind === 'PersistentVolume'
+        ? this.core.readPersistentVolume({ name })
+        : kind === 'Endpoints'
+          ? this.core.readNamespacedEndpoints({ name, namespace })
+          : this.core.readNamespacedService({ name, namespace }),
+    );
+    if (!found) return 'absent';
+    const have = found.metadata?.labels ?? {};
+    if (Object.entries(labels).some(([k, v]) => have[k] !== v)) return 'foreign';
+    const body: k8s.V1DeleteOptions = { preconditions: { uid: found.metadata?.uid ?? '' } };
     const deleted = await this.optional((): Promise<unknown> =>
       kind === 'PersistentVolume'
-        ? this.core.deletePersistentVolume({ name })
+        ? this.core.deletePersistentVolume({ name, body })
         : kind === 'Endpoints'
-          ? this.core.deleteNamespacedEndpoints({ name, namespace })
-          : this.core.deleteNamespacedService({ name, namespace }),
+          ? this.core.deleteNamespacedEndpoints({ name, namespace, body })
+          : this.core.deleteNamespacedService({ name, namespace, body }),
     );
-    return deleted !== undefined;
+    return deleted === undefined ? 'absent' : 'deleted';
   }
 
   async findPersistentVolume(name: string): Promise<{ name: string; phase: string; labels: Record<string, string>; glusterPath?: string } | undefined> {

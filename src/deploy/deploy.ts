@@ -12,8 +12,8 @@ import type { KubePort } from '../adapters/kube.js';
 import type { AppConfig } from '../config/index.js';
 import { timestamp } from '../clock.js';
 import { GkubeError } from '../errors.js';
-import { holderFor } from '../jobs/holder.js';
-import { describeHolder, JobLocks, type HeldLock } from '../jobs/lock.js';
+import { lockJob } from '../jobs/holder.js';
+import type { HeldLock } from '../jobs/lock.js';
 import type { JobNames } from '../jobs/naming.js';
 import { recordVersion, type HistoryEntry, type JobRecord, type JobStatus } from '../jobs/record.js';
 import { JobRegistry, type StoredRecord } from '../jobs/registry.js';
@@ -156,6 +156,8 @@ class Run {
   private readonly started = Date.now();
   private readonly deadline: number;
   private current = 'start';
+  /** The job lock once taken: a step does not begin once its lease is lost. */
+  private held: HeldLock | undefined;
 
   constructor(
     private readonly ctx: Context,
@@ -168,6 +170,12 @@ class Run {
   /** Runs one step: a safe point first (SIGTERM stops here; the test fault hook may kill here), then one line with its duration. */
   async step<T>(name: string, fn: () => Promise<T>, describe: (value: T) => string): Promise<T> {
     if (this.ctx.signal.aborted) throw new GkubeError('ABORTED', `stopped by ${String(this.ctx.signal.reason ?? 'a signal')} before step ${name}`);
+    if (this.held?.lost) {
+      // Another run may hold the job by now: nothing more is done to it from here.
+      throw new GkubeError('LOCK_LOST', `the lock on job ${this.names.name} was lost (etcd did not renew its lease); stopped before step ${name}`, {
+        hint: 'check etcd (gkube doctor), then rerun: the next deploy converges from what this run did',
+      });
+    }
     this.current = name;
     this.ctx.stepStarting(name);
     const t0 = Date.now();
@@ -259,25 +267,8 @@ class Run {
   }
 
   private async lock(): Promise<HeldLock> {
-    const ctx = this.ctx;
-    const locks = new JobLocks(ctx.etcd(), ctx.prefix);
-    const taking = locks.acquire(this.names, holderFor(ctx, 'deploy'), this.options.waitLockMs, (h) => ctx.progress(`[gkube] waiting for the lock of job ${this.names.name}, held by ${describeHolder(h)}`), {
-      thisHost: ctx.identity.host,
-      isRunning: ctx.isRunning,
-      onReclaim: (dead) => ctx.progress(`[gkube] the lock of job ${this.names.name} was held by ${describeHolder(dead)}, whose process is gone: freed it`),
-    });
-    // SIGTERM while waiting: stop waiting; a lock taken after all is given back.
-    const aborted = new Promise<never>((_, reject) => {
-      const stop = () => reject(new GkubeError('ABORTED', `stopped while waiting for the lock of job ${this.names.name}; nothing was changed`));
-      if (ctx.signal.aborted) stop();
-      else ctx.signal.addEventListener('abort', stop, { once: true });
-    });
-    try {
-      return await Promise.race([taking, aborted]);
-    } catch (err) {
-      void taking.then((l) => l.release()).catch(() => undefined);
-      throw err;
-    }
+    this.held = await lockJob(this.ctx, this.names, 'deploy', this.options.waitLockMs, (line) => this.ctx.progress(`[gkube] ${line}`));
+    return this.held;
   }
 
   private async observe(kube: KubePort, storage: StoragePort, config: AppConfig, stored: StoredRecord | undefined): Promise<Observed> {

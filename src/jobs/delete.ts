@@ -1,14 +1,13 @@
 import type { Context } from '../context.js';
 import { timestamp } from '../clock.js';
 import { GkubeError } from '../errors.js';
-import { holderFor } from './holder.js';
-import { describeHolder, JobLocks } from './lock.js';
+import { lockJob } from './holder.js';
 import type { JobNames } from './naming.js';
 import { notFound } from './read.js';
 import { JobRegistry } from './registry.js';
 import type { JobRecord } from './record.js';
 import type { KubePort } from '../adapters/kube.js';
-import { glusterObjectNames } from '../provision/manifests.js';
+import { glusterObjectNames, labelKeys } from '../provision/manifests.js';
 import { glusterMarker } from '../provision/storage.js';
 import { rm } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -30,27 +29,26 @@ export async function deleteJob(ctx: Context, names: JobNames, options: { keepSt
   const registry = new JobRegistry(ctx.etcd(), ctx.prefix);
   const first = await registry.get(names);
   if (!first) throw notFound(names);
-  const keep = options.keepStorage || first.record.spec.storage.retain === true;
-  const needsCluster = Boolean(first.record.status.pod || first.record.status.pvc);
-  const kube = needsCluster ? ctx.kube() : undefined;
-  if (needsCluster && !kube) {
-    throw new GkubeError('INVALID_CONFIG', `job ${names.name} has resources in Kubernetes and gkube has no cluster configuration; nothing was changed`, { hint: 'pass --kubeconfig FILE or set KUBECONFIG' });
-  }
+  // Checked before waiting for the lock, and again under it (a deploy may have made a pod meanwhile).
+  clusterFor(ctx, names, first.record);
 
-  const lock = await new JobLocks(ctx.etcd(), ctx.prefix).acquire(names, holderFor(ctx, 'delete'), options.waitLockMs, (h) => ctx.progress(`waiting for the lock of job ${names.name}, held by ${describeHolder(h)}`), {
-    thisHost: ctx.identity.host,
-    isRunning: ctx.isRunning,
-    onReclaim: (dead) => ctx.progress(`the lock of job ${names.name} was held by ${describeHolder(dead)}, whose process is gone: freed it`),
-  });
+  const lock = await lockJob(ctx, names, 'delete', options.waitLockMs, (line) => ctx.progress(line));
+  // Nothing is removed once the lock's lease is lost: another run may hold the job by then.
+  const held = () => {
+    if (lock.lost) throw new GkubeError('LOCK_LOST', `the lock on job ${names.name} was lost (etcd did not renew its lease); gkube delete stopped`, { hint: `check etcd (gkube doctor), then run gkube delete ${names.name} again` });
+  };
   try {
     let stored = await registry.get(names);
     if (!stored) throw notFound(names);
     const { record } = stored;
+    const keep = options.keepStorage || record.spec.storage.retain === true;
+    const kube = clusterFor(ctx, names, record);
     stored = await registry.write(names, stored, { ...record, status: { ...record.status, phase: 'deleting', reason: `gkube delete by ${ctx.identity.id}`, updatedAt: timestamp(ctx.clock) } }, { fence: lock.fence });
     const result: DeleteResult = { job: names.name, removed: [], kept: [], alreadyGone: [] };
     const ns = record.spec.namespace;
     if (record.status.pod) {
       const what = `pod ${ns}/${record.status.pod}`;
+      held();
       if (await kube!.deletePod(ns, record.status.pod)) {
         result.removed.push(what);
         ctx.progress(`deleted ${what}`);
@@ -58,6 +56,7 @@ export async function deleteJob(ctx: Context, names: JobNames, options: { keepSt
     }
     if (record.status.pvc) {
       const what = `persistentvolumeclaim ${ns}/${record.status.pvc}`;
+      held();
       if (keep) result.kept.push(what);
       else if (await kube!.deleteClaim(ns, record.status.pvc)) {
         // Kubernetes removes the claim once the pod is gone (pvc-protection), and its volume by the class's reclaim policy.
@@ -69,8 +68,9 @@ export async function deleteJob(ctx: Context, names: JobNames, options: { keepSt
     if (gluster && keep) result.kept.push(...glusterObjectsOf(names, ns).map((o) => o.what), ...(record.status.volume ? [`Gluster volume ${record.status.volume}`] : []));
     else if (gluster) {
       try {
-        await removeGlusterStorage(ctx, kube!, names, record, result);
+        await removeGlusterStorage(ctx, kube!, names, record, result, held);
       } catch (err) {
+        if (err instanceof GkubeError && err.code === 'LOCK_LOST') throw err;
         // The record stays `deleting` with the reason: the next gkube delete picks up from here.
         const reason = `gkube delete stopped: ${(err as Error).message}`;
         await registry.write(names, stored, { ...record, status: { ...record.status, phase: 'deleting', reason, updatedAt: timestamp(ctx.clock) } }, { fence: lock.fence }).catch(() => undefined);
@@ -84,8 +84,17 @@ export async function deleteJob(ctx: Context, names: JobNames, options: { keepSt
     result.removed.push(`record and history of job ${names.name}`);
     return result;
   } finally {
-    await lock.release();
+    // What was removed stays removed even if etcd stopped answering here; the lease then lapses by itself.
+    await lock.release().catch(() => undefined);
   }
+}
+
+/** The cluster when the record names objects in it; INVALID_CONFIG (nothing changed) when none is configured. */
+function clusterFor(ctx: Context, names: JobNames, record: JobRecord): KubePort | undefined {
+  if (!record.status.pod && !record.status.pvc) return undefined;
+  const kube = ctx.kube();
+  if (!kube) throw new GkubeError('INVALID_CONFIG', `job ${names.name} has resources in Kubernetes and gkube has no cluster configuration; nothing was changed`, { hint: 'pass --kubeconfig FILE or set KUBECONFIG' });
+  return kube;
 }
 
 /** The in-tree GlusterFS objects a job has besides its claim. */
@@ -102,16 +111,20 @@ function glusterObjectsOf(names: JobNames, namespace: string): Array<{ kind: 'Pe
  * After the pod and the claim: the PV, the pool's Service and Endpoints, then (once no pod can still have it
  * mounted) the Gluster volume is stopped and deleted and its local brick directories removed.
  */
-async function removeGlusterStorage(ctx: Context, kube: KubePort, names: JobNames, record: JobRecord, result: DeleteResult): Promise<void> {
+async function removeGlusterStorage(ctx: Context, kube: KubePort, names: JobNames, record: JobRecord, result: DeleteResult, held: () => void): Promise<void> {
   const ns = record.spec.namespace;
   if (record.status.pod && !(await kube.waitForPodGone(ns, record.status.pod, 120_000))) {
     throw new GkubeError('OPERATION_FAILED', `pod ${ns}/${record.status.pod} is still terminating after 2 minutes; its volume is still mounted`);
   }
   for (const o of glusterObjectsOf(names, ns)) {
-    if (await kube.deleteObject(o.kind, ns, o.name)) {
+    held();
+    // Only what carries this job's label: an object of that name made by someone else is left alone.
+    const outcome = await kube.deleteObject(o.kind, ns, o.name, { [labelKeys.job]: names.resourceName });
+    if (outcome === 'deleted') {
       result.removed.push(o.what);
       ctx.progress(`deleted ${o.what}`);
-    } else result.alreadyGone.push(o.what);
+    } else if (outcome === 'absent') result.alreadyGone.push(o.what);
+    else result.kept.push(`${o.what} (not labelled for this job, so not gkube's to remove)`);
   }
   const volume = record.status.volume;
   if (!volume) return;
@@ -124,7 +137,9 @@ async function removeGlusterStorage(ctx: Context, kube: KubePort, names: JobName
   if (info.options[glusterMarker] !== undefined && info.options[glusterMarker] !== names.resourceName) {
     throw new GkubeError('REFUSED', `Gluster volume ${volume} is marked for another job (${info.options[glusterMarker]}); it was left as it is`);
   }
+  held();
   await pool.stopVolume(volume);
+  held();
   await pool.deleteVolume(volume);
   result.removed.push(`Gluster volume ${volume}`);
   ctx.progress(`deleted Gluster volume ${volume}`);

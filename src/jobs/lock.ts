@@ -28,6 +28,15 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
+/** How to wait for a job's lock. */
+export interface AcquireOptions {
+  waitMs: number;
+  /** Called once, when the lock is found held, with its holder. */
+  onWait?: (current: LockHolder) => void;
+  reclaim?: { thisHost: string; isRunning: (pid: number) => boolean; onReclaim?: (dead: LockHolder) => void };
+  signal?: AbortSignal;
+}
+
 /** The current holder of a job's lock. */
 export interface LockState {
   holder: LockHolder;
@@ -46,28 +55,31 @@ export class JobLocks {
 
   /**
    * Takes the job's lock, waiting up to `waitMs` for another holder to finish (a watch on the key, not
-   * polling). Past the wait it throws JOB_LOCKED (exit 3) naming the holder; nothing was changed.
+   * polling). Past the wait it throws JOB_LOCKED (exit 3) naming the holder; nothing was changed. An abort of
+   * `signal` (SIGTERM) ends the wait at once (ABORTED).
    * With `reclaim`, a holder that ran on this host and whose process is gone (a killed build on the same
    * agent) has its lease revoked at once instead of being waited out; `onReclaim` says so.
    */
-  async acquire(
-    names: JobNames,
-    holder: LockHolder,
-    waitMs: number,
-    onWait?: (current: LockHolder) => void,
-    reclaim?: { thisHost: string; isRunning: (pid: number) => boolean; onReclaim?: (dead: LockHolder) => void },
-  ): Promise<HeldLock> {
+  async acquire(names: JobNames, holder: LockHolder, options: AcquireOptions): Promise<HeldLock> {
     const key = jobKeys(this.prefix, names).lock;
-    const lease = await this.etcd.grantLease(this.ttlSeconds);
+    const { waitMs, onWait, reclaim, signal } = options;
+    let lease = await this.etcd.grantLease(this.ttlSeconds);
     const deadline = Date.now() + waitMs;
     let announced = false;
     try {
       for (;;) {
+        if (signal?.aborted) throw new GkubeError('ABORTED', `stopped while waiting for the lock of job ${names.name}; nothing was changed`);
+        // A long wait may outlive our own lease (etcd away for a while): wait on with a new one.
+        if (lease.lost) {
+          await lease.revoke().catch(() => undefined);
+          lease = await this.etcd.grantLease(this.ttlSeconds);
+        }
         const attempt = await this.etcd.txn([{ key, target: 'Create', op: '==', value: 0 }], [{ put: key, value: JSON.stringify(holder), lease: lease.id }]);
         if (attempt.succeeded) return held(this.etcd, key, attempt.revision, holder, lease);
         const found = attempt.failureValues[0];
         const current = parseHolder(found?.value);
-        if (found && current && reclaim && current.host === reclaim.thisHost && current.pid !== holder.pid && !reclaim.isRunning(current.pid)) {
+        const dead = found && current && reclaim && found.lease !== '0' && current.host === reclaim.thisHost && current.pid !== holder.pid && !reclaim.isRunning(current.pid);
+        if (dead) {
           // Only the dead holder's own lease is revoked: a newer holder has a lease of its own and is never hit.
           await this.etcd.revokeLease(found.lease);
           reclaim.onReclaim?.(current);
@@ -78,7 +90,7 @@ export class JobLocks {
           onWait?.(current);
           announced = true;
         }
-        await this.waitForRelease(key, deadline);
+        await this.waitForRelease(key, deadline, signal);
       }
     } catch (err) {
       await lease.revoke().catch(() => undefined);
@@ -117,18 +129,22 @@ export class JobLocks {
     return { freed: holder };
   }
 
-  private async waitForRelease(key: string, deadline: number): Promise<void> {
+  private async waitForRelease(key: string, deadline: number, signal: AbortSignal | undefined): Promise<void> {
     let wake: () => void = () => undefined;
     const released = new Promise<void>((resolve) => (wake = resolve));
-    const cancel = await this.etcd.watchKey(key, (event) => event === 'delete' && wake());
+    // The wait's end and an abort are armed first, so neither waits for the watch to start.
     const timer = setTimeout(wake, Math.max(0, deadline - Date.now()));
+    signal?.addEventListener('abort', wake, { once: true });
+    let cancel: (() => Promise<void>) | undefined;
     try {
+      cancel = await this.etcd.watchKey(key, (event) => event === 'delete' && wake());
       // The holder may have let go between our attempt and the watch starting.
       if (!(await this.etcd.get(key))) return;
       await released;
     } finally {
       clearTimeout(timer);
-      await cancel();
+      signal?.removeEventListener('abort', wake);
+      await cancel?.();
     }
   }
 }

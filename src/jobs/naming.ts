@@ -49,7 +49,15 @@ function validJobName(raw: string, field: string): string {
 const hashLength = 12;
 const maxResourceName = 63;
 
-function resourceNameOf(name: string): string {
+/**
+ * A DNS-1123 label of at most 63 characters for one of the job's objects other than its pod and claim,
+ * `<prefix>-<readable name>-<hash>`: like the resource name, cut in the readable part, never in the hash.
+ */
+export function prefixedResourceName(names: JobNames, prefix: string): string {
+  return resourceNameOf(names.name, prefix);
+}
+
+function resourceNameOf(name: string, prefix?: string): string {
   const hash = createHash('sha256').update(name, 'utf8').digest('hex').slice(0, hashLength);
   const slug = name
     .normalize('NFKD')
@@ -59,7 +67,7 @@ function resourceNameOf(name: string): string {
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '');
   // Start with a letter so the name is also a valid Service name (DNS-1035).
-  const lead = /^[a-z]/.test(slug) ? slug : `j-${slug}`.replace(/-+$/, '');
+  const lead = prefix ? `${prefix}-${slug}`.replace(/-+$/, '') : /^[a-z]/.test(slug) ? slug : `j-${slug}`.replace(/-+$/, '');
   const room = maxResourceName - hash.length - 1;
   const trimmed = lead.slice(0, room).replace(/-+$/, '');
   return `${trimmed}-${hash}`;

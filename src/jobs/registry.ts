@@ -122,7 +122,15 @@ export class JobRegistry {
     const keys = jobKeys(this.prefix, names);
     const compares: Compare[] = [{ key: keys.record, target: 'Mod', op: '==', value: expected.modRevision }];
     if (fence) compares.push({ key: fence.key, target: 'Create', op: '==', value: fence.createRevision });
-    const result = await this.etcd.txn(compares, [{ delete: keys.record }, { deletePrefix: keys.historyPrefix }]);
+    let result;
+    try {
+      result = await this.etcd.txn(compares, [{ delete: keys.record }, { deletePrefix: keys.historyPrefix }]);
+    } catch (err) {
+      if (!(err instanceof GkubeError && err.code === 'DEPENDENCY_UNREACHABLE')) throw err;
+      // The reply was lost, not necessarily the delete: a record that is gone now was removed by it.
+      if ((await this.readBack(names, err)) === undefined) return;
+      throw err;
+    }
     if (!result.succeeded) throw this.failure(names, fence, result.failureValues);
   }
 

@@ -2,7 +2,7 @@
 // Plain objects in the API's JSON shape; the kube adapter sends them as they are.
 import { createHash } from 'node:crypto';
 import type { AppConfig } from '../config/index.js';
-import type { JobNames } from '../jobs/naming.js';
+import { prefixedResourceName, type JobNames } from '../jobs/naming.js';
 
 /** Labels gkube puts on everything it makes (selectable; values fit the 63-character label rule). */
 export const labelKeys = {
@@ -140,7 +140,7 @@ export interface GlusterSource {
 /** Names of the job's in-tree GlusterFS objects: Endpoints and Service share one name, the PV is cluster-wide. */
 export function glusterObjectNames(names: JobNames, namespace: string): { endpoints: string; persistentVolume: string } {
   // A PV is not namespaced: the namespace is part of its name so that two namespaces never collide.
-  return { endpoints: `glusterfs-${names.resourceName}`.slice(0, 63).replace(/-+$/, ''), persistentVolume: `gkube-${namespace}-${names.resourceName}` };
+  return { endpoints: prefixedResourceName(names, 'glusterfs'), persistentVolume: `gkube-${namespace}-${names.resourceName}` };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
-import { jobNameFromKey, jobNames } from '../../src/jobs/naming.js';
+import { jobNameFromKey, jobNames, prefixedResourceName } from '../../src/jobs/naming.js';
+import { glusterObjectNames } from '../../src/provision/manifests.js';
 import { gkubeErrorFrom } from '../helpers/errors.js';
 
 const dns1123Label = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
@@ -39,6 +40,21 @@ describe('jobNames', () => {
     const resources = new Set(distinct.map((n) => jobNames(n).resourceName));
     expect(keys.size).toBe(distinct.length);
     expect(resources.size).toBe(distinct.length);
+  });
+
+  test('names with a prefix (the Gluster Service and Endpoints) stay DNS-1035 labels ≤ 63 that never collide', () => {
+    const long = 'platform-team/payments-service-backend/feature-branches';
+    const distinct = [...new Set([...corpus, `${long}/PR-6`, `${long}/PR-16`].map((n) => n.normalize('NFC')))];
+    const prefixed = distinct.map((n) => prefixedResourceName(jobNames(n), 'glusterfs'));
+    for (const [i, p] of prefixed.entries()) {
+      expect(p.length).toBeLessThanOrEqual(63);
+      expect(p).toMatch(/^glusterfs-([-a-z0-9]*[a-z0-9])?$/);
+      // The readable part is cut, never the hash that tells jobs apart.
+      expect(p.endsWith(`-${jobNames(distinct[i]!).resourceName.slice(-12)}`)).toBe(true);
+    }
+    expect(new Set(prefixed).size).toBe(distinct.length);
+    expect(glusterObjectNames(jobNames(`${long}/PR-6`), 'default').endpoints).not.toBe(glusterObjectNames(jobNames(`${long}/PR-16`), 'default').endpoints);
+    expect(prefixedResourceName(jobNames('team/app'), 'glusterfs')).toBe(`glusterfs-${jobNames('team/app').resourceName}`);
   });
 
   test('the same visible name in NFC and NFD is one job', () => {
