@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { GkubeError, ExitCode, type ExitCodeValue } from '../errors.js';
 import { reportError } from '../output/errors.js';
+import { redactArgs } from '../output/redact.js';
 import type { CliEnvironment } from './environment.js';
 import { commandSpecs, type CommandSpec } from './commands.js';
 import { version } from './version.js';
@@ -12,7 +13,7 @@ const notBuiltMark = ' (not in this version yet)';
 /** Parses argv, runs one command and returns the process exit code. Never calls process.exit. */
 export async function main(argv: string[], cli: CliEnvironment): Promise<ExitCodeValue> {
   const outcome = { code: ExitCode.ok as ExitCodeValue };
-  const program = buildProgram(cli, outcome);
+  const program = buildProgram(argv, cli, outcome);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return outcome.code;
@@ -29,7 +30,7 @@ function commanderExitCode(err: CommanderError): ExitCodeValue {
   return ExitCode.invalid;
 }
 
-function buildProgram(cli: CliEnvironment, outcome: { code: ExitCodeValue }): Command {
+function buildProgram(argv: readonly string[], cli: CliEnvironment, outcome: { code: ExitCodeValue }): Command {
   const program = new Command('gkube');
   program
     .description('Deploy Jenkins jobs to Kubernetes pods on GlusterFS storage, with image tags tied to git tags.')
@@ -38,7 +39,7 @@ function buildProgram(cli: CliEnvironment, outcome: { code: ExitCodeValue }): Co
     .showSuggestionAfterError(true)
     .addHelpText('after', helpFooter);
   addGlobals(program);
-  configure(program, cli);
+  configure(program, cli, argv);
 
   const parents = new Map<string, Command>();
   for (const spec of commandSpecs) {
@@ -46,7 +47,7 @@ function buildProgram(cli: CliEnvironment, outcome: { code: ExitCodeValue }): Co
     const parent = childName ? parents.get(parentName!) : program;
     if (!parent) throw new Error(`command ${spec.name} is declared before its parent`);
     const cmd = declare(parent, childName ?? spec.name, spec, cli, outcome);
-    configure(cmd, cli);
+    configure(cmd, cli, argv);
     if (!childName) parents.set(spec.name, cmd);
   }
   return program;
@@ -87,12 +88,13 @@ function declare(parent: Command, name: string, spec: CommandSpec, cli: CliEnvir
   return cmd;
 }
 
-function configure(cmd: Command, cli: CliEnvironment): void {
+function configure(cmd: Command, cli: CliEnvironment, argv: readonly string[]): void {
   cmd.exitOverride();
   cmd.configureOutput({
     writeOut: (s) => cli.stdout.write(s),
     writeErr: (s) => cli.stderr.write(s),
-    outputError: (s, write) => write(s),
+    // commander quotes the arguments it refuses (`unknown option '--etcd-endpoint=http://u:pw@h:2379'`): mask them.
+    outputError: (s, write) => write(redactArgs(s, argv)),
   });
 }
 

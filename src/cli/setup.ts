@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Context, Identity } from '../context.js';
 import { systemClock } from '../clock.js';
 import { GkubeError } from '../errors.js';
+import { redact, redactValue } from '../output/redact.js';
 import type { EtcdConnection, EtcdPort } from '../adapters/etcd.js';
 import type { KubePort } from '../adapters/kube.js';
 import type { LoadedConfig } from '../config/index.js';
@@ -89,21 +90,18 @@ export async function buildContext(invocation: CommandInvocation): Promise<Conte
     },
     clock: systemClock,
     identity: identity(env),
-    progress: (line) => void invocation.cli.stderr.write(`${line}\n`),
+    // Progress lines may quote what a failed command said (exec output, error messages): mask them as errors are.
+    progress: (line) => void invocation.cli.stderr.write(`${redact(line)}\n`),
     isRunning,
     close: () => etcd?.close(),
   };
 }
 
-/** Endpoints from --etcd-endpoints, GKUBE_ETCD_ENDPOINTS or ETCDCTL_ENDPOINTS (etcdctl's default otherwise); TLS and auth as etcdctl reads them. */
+/** Endpoints from --etcd-endpoints, GKUBE_ETCD_ENDPOINTS or ETCDCTL_ENDPOINTS (etcdctl's default otherwise; an empty variable counts as unset); TLS and auth as etcdctl reads them. */
 export function etcdConnection(options: Pick<GlobalOptions, 'etcdEndpoints'>, env: Record<string, string | undefined>): EtcdConnection {
   const [source, raw] = options.etcdEndpoints !== undefined
     ? ['--etcd-endpoints', options.etcdEndpoints]
-    : env['GKUBE_ETCD_ENDPOINTS'] !== undefined
-      ? ['GKUBE_ETCD_ENDPOINTS', env['GKUBE_ETCD_ENDPOINTS']]
-      : env['ETCDCTL_ENDPOINTS'] !== undefined
-        ? ['ETCDCTL_ENDPOINTS', env['ETCDCTL_ENDPOINTS']]
-        : ['default', 'http://127.0.0.1:2379'];
+    : fromEnv(env, 'GKUBE_ETCD_ENDPOINTS') ?? fromEnv(env, 'ETCDCTL_ENDPOINTS') ?? ['default', 'http://127.0.0.1:2379'];
   const endpoints = raw.split(',').map((e) => e.trim()).filter(Boolean);
   if (endpoints.length === 0) throw new GkubeError('INVALID_INPUT', `${source}: no etcd endpoint given (expected a comma-separated list like https://etcd-1:2379)`);
   for (const e of endpoints) {
@@ -114,7 +112,7 @@ export function etcdConnection(options: Pick<GlobalOptions, 'etcdEndpoints'>, en
       url = undefined;
     }
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname || !url.port || (url.pathname !== '/' && url.pathname !== '') || url.username || url.password) {
-      throw new GkubeError('INVALID_INPUT', `${source}: ${JSON.stringify(redactUrl(e))} is not an etcd endpoint URL like https://etcd-1:2379 (scheme http or https, host and port, no path)`);
+      throw new GkubeError('INVALID_INPUT', `${source}: ${JSON.stringify(redactValue(e))} is not an etcd endpoint URL like https://etcd-1:2379 (scheme http or https, host and port, no path)`);
     }
   }
   const connection: EtcdConnection = { endpoints, callTimeoutMs: etcdCallTimeoutMs };
@@ -145,9 +143,9 @@ export function etcdConnection(options: Pick<GlobalOptions, 'etcdEndpoints'>, en
   return connection;
 }
 
-/** The key prefix from --etcd-prefix or GKUBE_ETCD_PREFIX, default /gkube/v1. */
+/** The key prefix from --etcd-prefix or GKUBE_ETCD_PREFIX (an empty variable counts as unset), default /gkube/v1. */
 export function etcdPrefix(options: Pick<GlobalOptions, 'etcdPrefix'>, env: Record<string, string | undefined>): string {
-  const [source, raw] = options.etcdPrefix !== undefined ? ['--etcd-prefix', options.etcdPrefix] : env['GKUBE_ETCD_PREFIX'] !== undefined ? ['GKUBE_ETCD_PREFIX', env['GKUBE_ETCD_PREFIX']] : ['default', defaultPrefix];
+  const [source, raw] = options.etcdPrefix !== undefined ? ['--etcd-prefix', options.etcdPrefix] : fromEnv(env, 'GKUBE_ETCD_PREFIX') ?? ['default', defaultPrefix];
   if (!/^(\/[A-Za-z0-9._-]+)+$/.test(raw)) {
     throw new GkubeError('INVALID_INPUT', `${source}: ${JSON.stringify(raw)} is not a key prefix like /gkube/v1 (starts with /, segments of letters, digits, . _ -, no trailing /)`);
   }
@@ -192,6 +190,8 @@ function firstPath(value: string | undefined): string | undefined {
   return value ? value.split(':').find(Boolean) : undefined;
 }
 
-function redactUrl(text: string): string {
-  return text.replace(/\/\/[^@/]*@/, '//***@');
+/** The variable's name and value when it is set and not empty: Jenkins often exports empty variables, which mean "not set", as in the config loader. */
+function fromEnv(env: Record<string, string | undefined>, name: string): [string, string] | undefined {
+  const value = env[name];
+  return value === undefined || value === '' ? undefined : [name, value];
 }

@@ -9,13 +9,14 @@
 // (`{}` is the empty list); inside it, `\,` or quotes keep a comma in one item, and items are
 // trimmed.
 import { parse as parseYaml } from 'yaml';
+import { isKnownPath, mayHoldSecret } from './validate.js';
 
 /** A key path into gkube.yaml: mapping keys are strings, list indexes numbers. */
 export type KeyPath = (string | number)[];
 
 /** One well-formed --set: the key path, an optional list index on the last key, and the parsed value. */
 export interface SetAssignment {
-  /** How errors name it: `--set <text>`, with the value hidden when it may be a secret. */
+  /** How errors name it: `--set <key>=<value>`, with the value shown only for a known key that cannot hold a secret. */
   label: string;
   path: string[];
   /** `init[2]=x` sets item 2 of init (an index equal to the length appends). */
@@ -124,11 +125,43 @@ function splitList(inner: string): string[] {
   return items;
 }
 
-/** `--set key=value`, except that a value under container.env (or that could hold it) is hidden. */
+/** A key whose value is a secret, whatever map it sits in. */
+const secretKeyName = /pass|secret|token|key|credential|auth/i;
+
+/**
+ * How errors name a --set: the key path always, the value only when the key is one the schema
+ * defines and it cannot hold a secret (`--set container.port=80`). Anything else, a typo
+ * (`containr.env.API_TOKEN`, `Container.env.X`) included, shows `***` for the value: a typo is
+ * exactly where a secret meant for container.env ends up.
+ */
 function labelFor(key: string, raw: string | undefined): string {
   const k = key.trim();
-  const mayHoldSecret =
-    k === 'container' || k === 'container.env' || k.startsWith('container.env.') || k.startsWith('container.env[') || (raw === undefined && k.startsWith('container.env'));
-  if (raw === undefined) return mayHoldSecret ? '--set container.env… (value hidden)' : `--set ${k}`;
-  return mayHoldSecret ? `--set ${k}=***` : `--set ${k}=${raw}`;
+  if (raw === undefined) {
+    // No `=`: where the key ends and a value begins is unknown. Show the text only when it is a plain
+    // key path; else the longest key path it starts with.
+    if (showsValue(k)) return `--set ${k}`;
+    const known = knownPrefix(k);
+    return known ? `--set ${known}… (value hidden)` : '--set … (value hidden)';
+  }
+  return showsValue(k) ? `--set ${k}=${raw}` : `--set ${k}=***`;
+}
+
+/** True when a value set at `key` may be shown in an error: a key the schema defines, not container.env (or what holds it), not secret-named. */
+function showsValue(key: string): boolean {
+  const match = keyPath.exec(key);
+  if (!match) return false;
+  const path = match[1]!.split('.');
+  return isKnownPath(path) && !mayHoldSecret(path) && !secretKeyName.test(path[path.length - 1]!);
+}
+
+/** The longest key path the schema defines that `text` starts with, segment by segment (`container.env` of `container.env.X:y`). */
+function knownPrefix(text: string): string | undefined {
+  const segments: string[] = [];
+  let longest: string | undefined;
+  for (const segment of text.split('.')) {
+    if (!/^[A-Za-z0-9_-]+$/.test(segment)) break;
+    segments.push(segment);
+    if (isKnownPath(segments)) longest = segments.join('.');
+  }
+  return longest;
 }

@@ -2,7 +2,7 @@
 // a rule in gkube's own words. ajv's raw text ("must NOT have additional properties") is never
 // shown. The rule comes from the schema node's `x-rule` annotation when it has one.
 import { Ajv, type ErrorObject, type SchemaObject, type ValidateFunction } from 'ajv';
-import { isPositiveDuration } from './duration.js';
+import { durationRule, isPositiveDuration, tooLongRule } from './duration.js';
 import { configSchema } from './schema.js';
 import type { KeyPath } from './set.js';
 
@@ -131,7 +131,9 @@ function toProblem(error: ErrorObject, data: unknown): Problem | undefined {
   }
   // A list's own rule describes its shape; its length and uniqueness get their own words, except in cross-field rules.
   const listRule = (error.keyword === 'uniqueItems' || error.keyword === 'minItems') && !crossField;
-  const rule = listRule ? genericRule(error) : (annotated ?? genericRule(error));
+  // A duration too long to wait for is well formed: say what is wrong with it rather than show its shape.
+  const tooLong = error.keyword === 'format' && params['format'] === 'gkube-duration' && typeof error.data === 'string' && durationRule(error.data) === tooLongRule;
+  const rule = tooLong ? tooLongRule : listRule ? genericRule(error) : (annotated ?? genericRule(error));
   const problem: Problem = { path: base, rule, whole: crossField };
   const showValue = !crossField && (error.keyword === 'type' || isScalar(error.data));
   if (showValue) problem.got = { value: error.data };
@@ -193,6 +195,11 @@ function orList(items: string[]): string {
 // ---- unknown keys and their near misses ----
 
 let knownPaths: string[] | undefined;
+
+/** True when the schema defines this key path (`container.port`, `storage.glusterfs`); container.env's own keys are free-form and not known. */
+export function isKnownPath(path: readonly string[]): boolean {
+  return allKnownPaths().includes(path.join('.'));
+}
 
 /** Every key path the schema defines (container.env's keys are free-form and not listed). */
 function allKnownPaths(): string[] {

@@ -97,6 +97,13 @@ describe('read commands', () => {
     expect(r.stdout).not.toMatch(/\u001b\[/);
   });
 
+  test('an empty GKUBE_ETCD_ENDPOINTS or GKUBE_ETCD_PREFIX counts as unset, as Jenkins exports empty variables', async () => {
+    const r = await run(['list'], { GKUBE_ETCD_ENDPOINTS: '', ETCDCTL_ENDPOINTS: etcd.endpoints[0]!, GKUBE_ETCD_PREFIX: '' });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain(`${job}   ready`);
+  });
+
   test('get -o json is the record without its write nonce', async () => {
     const r = await run(['get', job, '-o', 'json']);
     expect(r.exitCode).toBe(0);
@@ -320,6 +327,16 @@ describe('bad input: one line, exit 2, nothing changed', () => {
     [['list', '--etcd-prefix', 'gkube/'], 'error: --etcd-prefix: "gkube/" is not a key prefix like /gkube/v1 (starts with /, segments of letters, digits, . _ -, no trailing /)'],
     [['delete', 'some/job', '--wait-lock', '-5m'], 'error: --wait-lock: "-5m" is not a duration of zero or more (like 90s, 10m, 1h30m)'],
     [['list', '-o', 'yaml'], "error: option '-o, --output <format>' argument 'yaml' is invalid. Allowed choices are text, json."],
+    // A typo'd flag carrying a credential: the parser's own error is masked too.
+    [['list', '--etcd-endpoint=http://root:secret@etcd-1:2379'], "error: unknown option '--etcd-endpoint=http://***@etcd-1:2379'"],
+    // A password holding / and @ (the URL does not parse): masked up to the last @.
+    [['list', '--etcd-endpoints', 'http://root:s/secret@x@etcd-1:2379'], 'error: --etcd-endpoints: "http://***@etcd-1:2379" is not an etcd endpoint URL like https://etcd-1:2379 (scheme http or https, host and port, no path)'],
+    // A secret-named key under a misspelt container.env: the key path and the rule, not the value.
+    [['list', '--set', 'containr.env.API_TOKEN=secret'], 'error: --set containr.env.API_TOKEN=***: containr: unknown key (did you mean container?)'],
+    [['list', '--set', 'Container.env.DB_PASSWORD=secret'], 'error: --set Container.env.DB_PASSWORD=***: Container: unknown key (did you mean container?)'],
+    // Longer than a Node timer can wait.
+    [['delete', 'some/job', '--wait-lock', '30d'], 'error: --wait-lock: "30d" is longer than 24d, the longest duration gkube can wait'],
+    [['deploy', '--timeout', '30d'], 'error: --timeout: "30d" is longer than 24d, the longest duration gkube can wait'],
   ])('gkube %#', async (args, line) => {
     const r = await run(args);
     expect(r.exitCode).toBe(2);
@@ -328,7 +345,8 @@ describe('bad input: one line, exit 2, nothing changed', () => {
   });
 
   test.each([
-    [['list', '--set', 'contaner.port=8080'], /^error: --set contaner\.port=8080: contaner: unknown key \(did you mean container\?\)$/],
+    [['list', '--set', 'contaner.port=8080'], /^error: --set contaner\.port=\*\*\*: contaner: unknown key \(did you mean container\?\)$/],
+    [['list', '--set', 'health.timeout=30d'], /^error: --set health\.timeout=30d: health\.timeout: is longer than 24d, the longest duration gkube can wait$/],
     [['list', '--set', 'container.port=http'], /^error: --set container\.port=http: container\.port: /],
     [['list', '--set', 'health.timeout=-5s'], /^error: --set health\.timeout=-5s: health\.timeout: /],
     [['list', '--config', 'missing.yaml'], /^error: missing\.yaml: file not found \(given with --config\)$/],

@@ -1,6 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { GkubeError } from '../../src/errors.js';
 import { formatDuration, isPositiveDuration, parseDuration } from '../../src/config/index.js';
+import { durationRule, maxDurationMs, tooLongRule } from '../../src/config/duration.js';
 
 /** The GkubeError parseDuration throws, or a failure if it returns. */
 function refusal(run: () => unknown): GkubeError {
@@ -30,6 +31,8 @@ describe('parseDuration accepts Go durations plus d', () => {
     ['1500μs', 1.5], // Greek mu
     ['2000000ns', 2],
     ['1h1m1s1ms', 3_661_001],
+    ['24d', 2_073_600_000], // the longest accepted, below the 2^31-1 ms a Node timer can wait
+    ['576h', 2_073_600_000],
     [' 5m ', 300_000],
   ])('%s → %d ms', (text, ms) => {
     expect(parseDuration(text, '--timeout')).toBe(ms);
@@ -58,7 +61,12 @@ describe('parseDuration refuses with one line naming the field and the rule', ()
     ['1h 30m', {}, '--wait-lock: "1h 30m" is not a duration (like 90s, 10m, 1h30m; units ns, us, ms, s, m, h, d)'],
     ['+5m', {}, '--wait-lock: "+5m" is not a duration (like 90s, 10m, 1h30m; units ns, us, ms, s, m, h, d)'],
     ['1w', {}, '--wait-lock: "1w" is not a duration (like 90s, 10m, 1h30m; units ns, us, ms, s, m, h, d)'],
-    ['99999999999999999999h', {}, '--wait-lock: "99999999999999999999h" is too long'],
+    ['99999999999999999999h', {}, '--wait-lock: "99999999999999999999h" is longer than 24d, the longest duration gkube can wait'],
+    ['30d', {}, '--wait-lock: "30d" is longer than 24d, the longest duration gkube can wait'],
+    ['30d', { allowZero: true }, '--wait-lock: "30d" is longer than 24d, the longest duration gkube can wait'],
+    ['24d1ms', {}, '--wait-lock: "24d1ms" is longer than 24d, the longest duration gkube can wait'],
+    ['577h', {}, '--wait-lock: "577h" is longer than 24d, the longest duration gkube can wait'],
+    ['2147483648ms', {}, '--wait-lock: "2147483648ms" is longer than 24d, the longest duration gkube can wait'],
   ])('%j %j', (text, options, message) => {
     const err = refusal(() => parseDuration(text, '--wait-lock', options));
     expect(err.message).toBe(message);
@@ -82,8 +90,25 @@ describe('parseDuration refuses with one line naming the field and the rule', ()
     ['0s', false],
     ['-1s', false],
     ['x', false],
+    ['24d', true],
+    ['25d', false],
   ])('isPositiveDuration(%j) is %s', (text, expected) => {
     expect(isPositiveDuration(text)).toBe(expected);
+  });
+});
+
+describe('the longest duration', () => {
+  test('is below what a Node timer can wait (2^31-1 ms)', () => {
+    expect(maxDurationMs).toBe(24 * 86_400_000);
+    expect(maxDurationMs).toBeLessThanOrEqual(2 ** 31 - 1);
+  });
+
+  test.each([
+    ['30d', tooLongRule],
+    ['24d', undefined],
+    ['0s', 'is not a positive duration (like 90s, 10m, 1h30m)'],
+  ])('durationRule(%j) is %j', (text, rule) => {
+    expect(durationRule(text)).toBe(rule);
   });
 });
 

@@ -307,8 +307,9 @@ const badInputs: [string, Case, string, string?][] = [
   ['a key at the wrong level', { yaml: 'port: 8080\n' }, 'gkube.yaml: port: unknown key here (did you mean container.port or health.http.port?)'],
   ['an unknown key far from any', { yaml: 'storage:\n  flavour: x\n' }, 'gkube.yaml: storage.flavour: unknown key (known keys here: provider, size, storageClassName, retain, glusterfs)'],
   ['__proto__ is an unknown key, not a prototype', { yaml: '__proto__:\n  polluted: true\n' }, 'gkube.yaml: __proto__: unknown key (known keys here: image, namespace, container, code, init, reload, health, storage, ttl)'],
-  ['an unknown key that only unsets', { sets: ['storage.clas=null'] }, '--set storage.clas=null: storage.clas: unknown key (known keys here: provider, size, storageClassName, retain, glusterfs)'],
-  ['unknown key in --set, with a suggestion', { sets: ['contaner.port=80'] }, '--set contaner.port=80: contaner: unknown key (did you mean container?)'],
+  ['an unknown key that only unsets', { sets: ['storage.clas=null'] }, '--set storage.clas=***: storage.clas: unknown key (known keys here: provider, size, storageClassName, retain, glusterfs)'],
+  ['unknown key in --set, with a suggestion', { sets: ['contaner.port=80'] }, '--set contaner.port=***: contaner: unknown key (did you mean container?)'],
+  ['a secret-named key misspelt in --set: its value is hidden', { sets: ['containr.env.API_TOKEN=s3cret'] }, '--set containr.env.API_TOKEN=***: containr: unknown key (did you mean container?)'],
   // wrong types and ranges
   ['port not an integer', { yaml: 'container:\n  port: http\n' }, 'gkube.yaml: container.port: must be an integer from 1 to 65535 (got "http")'],
   ['port out of range', { yaml: 'container:\n  port: 70000\n' }, 'gkube.yaml: container.port: must be an integer from 1 to 65535 (got 70000)'],
@@ -326,7 +327,8 @@ const badInputs: [string, Case, string, string?][] = [
   ['zero duration', { yaml: 'ttl: 0s\n' }, 'gkube.yaml: ttl: must be a positive duration like 90s, 10m or 1h30m (got "0s")'],
   ['garbage duration', { yaml: 'ttl: soon\n' }, 'gkube.yaml: ttl: must be a positive duration like 90s, 10m or 1h30m (got "soon")'],
   ['a duration without a unit', { yaml: 'ttl: 90\n' }, 'gkube.yaml: ttl: must be a positive duration like 90s, 10m or 1h30m (got 90)'],
-  ['an overlong duration', { sets: ['ttl=99999999999999999999h'] }, '--set ttl=99999999999999999999h: ttl: must be a positive duration like 90s, 10m or 1h30m'],
+  ['an overlong duration', { sets: ['ttl=99999999999999999999h'] }, '--set ttl=99999999999999999999h: ttl: is longer than 24d, the longest duration gkube can wait'],
+  ['a duration longer than a timer can wait', { yaml: 'health:\n  timeout: 30d\n' }, 'gkube.yaml: health.timeout: is longer than 24d, the longest duration gkube can wait (got "30d")'],
   // quantities
   ['bad quantity in --set', { sets: ['storage.size=lots'] }, '--set storage.size=lots: storage.size: must be a quantity like 1Gi or 500M'],
   ['bad quantity in the file', { yaml: 'container:\n  resources:\n    limits:\n      memory: 1GB\n' }, 'gkube.yaml: container.resources.limits.memory: must be a quantity like 1Gi or 500M (got "1GB")'],
@@ -391,8 +393,8 @@ const badInputs: [string, Case, string, string?][] = [
   ['an empty --config', { file: '' }, '--config: is empty (expected a file path)'],
   // malformed --set
   ['--set without =', { sets: ['storage.size'] }, '--set storage.size: expected key.path=value (like --set container.port=8080)'],
-  ['--set with an empty key', { sets: ['=5Gi'] }, '--set =5Gi: the key before = is empty (expected key.path=value)'],
-  ['--set with a malformed key', { sets: ['storage..size=1Gi'] }, '--set storage..size=1Gi: "storage..size" is not a key path like container.port or init[0]'],
+  ['--set with an empty key', { sets: ['=5Gi'] }, '--set =***: the key before = is empty (expected key.path=value)'],
+  ['--set with a malformed key', { sets: ['storage..size=1Gi'] }, '--set storage..size=***: "storage..size" is not a key path like container.port or init[0]'],
   ['--set index past the end', { yaml: 'init: [a]\n', sets: ['init[3]=x'] }, '--set init[3]=x: init[3]: is out of range: the list has 1 item, so use an index from 0 to 1'],
   ['--set an object where a string goes', { sets: ['namespace={a,b}'] }, '--set namespace={a,b}: namespace: must be a DNS-1123 label: at most 63 lowercase letters, digits and -, starting and ending with a letter or digit'],
 ];
