@@ -72,3 +72,12 @@ export class GkubeError extends Error {
     this.exitCode = exitCodeFor[code];
   }
 }
+
+/**
+ * An error met in the middle of a change: an adapter's "nothing was changed" no longer holds, so the message
+ * says what was changed instead, with what to do. The code (and so the exit code) stays.
+ */
+export function stoppedMidway(err: GkubeError, changed: string, hint: string): GkubeError {
+  const message = `${err.message.replace(/; nothing was (changed|written)$/, '')}; ${changed}`;
+  return new GkubeError(err.code, message, { hint: err.hint ? `${err.hint}; then ${hint}` : hint, cause: err });
+}

@@ -25,7 +25,7 @@ import { isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { GkubeError } from '../errors.js';
 import { defaults, quantityKeys, type AppConfig } from './schema.js';
 import { parseSet, type KeyPath } from './set.js';
-import { checkKnownPaths, describeValue, formatPath, mayHoldSecret, validateConfig, type Problem } from './validate.js';
+import { checkKnownPaths, describeValue, formatPath, mayHoldSecret, resourceProblems, validateConfig, type Problem } from './validate.js';
 
 /** What loadConfig reads: an explicit --config, the working directory, the environment, --set values and the dedicated flags. */
 export interface LoadConfigInput {
@@ -155,7 +155,10 @@ export async function loadConfig(input: LoadConfigInput): Promise<LoadedConfig> 
   if (issues.length === 0) {
     // 1. defaults under everything, then the rules that need the whole picture.
     const complete = withDefaults(merged);
-    for (const problem of validateConfig(complete, 'merged')) {
+    const problems = validateConfig(complete, 'merged');
+    // Requests above limits, once the rest holds (their quantities are then well formed).
+    if (problems.length === 0) problems.push(...resourceProblems(complete));
+    for (const problem of problems) {
       const candidates = (problem.blame ?? [problem.path]).map((path) => originOf(origin, path)).filter((i): i is number => i !== undefined);
       const index = candidates.length > 0 ? Math.max(...candidates) : undefined;
       const source = index === undefined ? { label: file?.label ?? defaultConfigFile, echo: true } : sources[index]!;

@@ -303,3 +303,33 @@ function isSchema(value: unknown): value is SchemaObject {
 function isScalar(value: unknown): boolean {
   return value === null || ['string', 'number', 'boolean'].includes(typeof value);
 }
+
+const quantityScale: Record<string, number> = {
+  n: 1e-9, u: 1e-6, m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+};
+
+/** A Kubernetes quantity (`500m`, `1.5Gi`, `2e3`) as a number, or undefined when it is none (the schema says why). */
+export function quantityValue(quantity: string | number): number | undefined {
+  const m = /^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:([KMGTPE]i|[numkMGTPE])|[eE]([-+]?[0-9]+))?$/.exec(String(quantity));
+  if (!m) return undefined;
+  return Number(m[1]) * (m[3] !== undefined ? 10 ** Number(m[3]) : quantityScale[m[2] ?? '']!);
+}
+
+/**
+ * Requests above limits, which the API server refuses when the pod is created (after gkube made the storage):
+ * refused here, naming both keys, before anything is made.
+ */
+export function resourceProblems(config: { container?: { resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> } } }): Problem[] {
+  const { requests = {}, limits = {} } = config.container?.resources ?? {};
+  const problems: Problem[] = [];
+  for (const [name, request] of Object.entries(requests)) {
+    const limit = limits[name];
+    if (limit === undefined) continue;
+    const [r, l] = [quantityValue(request), quantityValue(limit)];
+    if (r === undefined || l === undefined || r <= l) continue;
+    const path: KeyPath = ['container', 'resources', 'requests', name];
+    problems.push({ path, rule: `must be at most container.resources.limits.${name} (${String(limit)})`, got: { value: request }, blame: [path, ['container', 'resources', 'limits', name]], whole: true });
+  }
+  return problems;
+}

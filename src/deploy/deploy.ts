@@ -11,7 +11,7 @@ import type { Context } from '../context.js';
 import type { KubePort } from '../adapters/kube.js';
 import type { AppConfig } from '../config/index.js';
 import { timestamp } from '../clock.js';
-import { GkubeError } from '../errors.js';
+import { GkubeError, stoppedMidway } from '../errors.js';
 import { lockJob } from '../jobs/holder.js';
 import type { HeldLock } from '../jobs/lock.js';
 import type { JobNames } from '../jobs/naming.js';
@@ -505,7 +505,7 @@ class Change {
     if (err.code !== 'OPERATION_FAILED') {
       // etcd or the API server went away, or the lock was lost: no rollback can be trusted now.
       await this.bestEffortWrite({ ...this.current(), status: { ...this.current().status, phase: 'failed', reason: `${err.message} (step ${this.run.currentStep})`, updatedAt: timestamp(this.ctx.clock) } });
-      throw err;
+      throw stoppedMidway(err, `job ${this.names.name} was changed up to step ${this.run.currentStep}`, 'rerun once it answers: the next deploy converges from what this run did');
     }
     const diagnostics = await this.diagnostics();
     if (plan.kind === 'provision') {

@@ -1,10 +1,11 @@
 import type { Context } from '../context.js';
 import { timestamp } from '../clock.js';
-import { GkubeError } from '../errors.js';
+import { GkubeError, stoppedMidway } from '../errors.js';
 import { lockJob } from './holder.js';
+import type { HeldLock } from './lock.js';
 import type { JobNames } from './naming.js';
 import { notFound } from './read.js';
-import { JobRegistry } from './registry.js';
+import { JobRegistry, type StoredRecord } from './registry.js';
 import type { JobRecord } from './record.js';
 import type { KubePort } from '../adapters/kube.js';
 import { glusterObjectNames, labelKeys } from '../provision/manifests.js';
@@ -44,49 +45,59 @@ export async function deleteJob(ctx: Context, names: JobNames, options: { keepSt
     const keep = options.keepStorage || record.spec.storage.retain === true;
     const kube = clusterFor(ctx, names, record);
     stored = await registry.write(names, stored, { ...record, status: { ...record.status, phase: 'deleting', reason: `gkube delete by ${ctx.identity.id}`, updatedAt: timestamp(ctx.clock) } }, { fence: lock.fence });
-    const result: DeleteResult = { job: names.name, removed: [], kept: [], alreadyGone: [] };
-    const ns = record.spec.namespace;
-    if (record.status.pod) {
-      const what = `pod ${ns}/${record.status.pod}`;
-      held();
-      if (await kube!.deletePod(ns, record.status.pod)) {
-        result.removed.push(what);
-        ctx.progress(`deleted ${what}`);
-      } else result.alreadyGone.push(what);
-    }
-    if (record.status.pvc) {
-      const what = `persistentvolumeclaim ${ns}/${record.status.pvc}`;
-      held();
-      if (keep) result.kept.push(what);
-      else if (await kube!.deleteClaim(ns, record.status.pvc)) {
-        // Kubernetes removes the claim once the pod is gone (pvc-protection), and its volume by the class's reclaim policy.
-        result.removed.push(what);
-        ctx.progress(`deleted ${what}`);
-      } else result.alreadyGone.push(what);
-    }
-    const gluster = record.spec.storage.provider === 'glusterfs' && record.spec.storage.glusterfs?.mode !== 'storageclass';
-    if (gluster && keep) result.kept.push(...glusterObjectsOf(names, ns).map((o) => o.what), ...(record.status.volume ? [`Gluster volume ${record.status.volume}`] : []));
-    else if (gluster) {
-      try {
-        await removeGlusterStorage(ctx, kube!, names, record, result, held);
-      } catch (err) {
-        if (err instanceof GkubeError && err.code === 'LOCK_LOST') throw err;
-        // The record stays `deleting` with the reason: the next gkube delete picks up from here.
-        const reason = `gkube delete stopped: ${(err as Error).message}`;
-        await registry.write(names, stored, { ...record, status: { ...record.status, phase: 'deleting', reason, updatedAt: timestamp(ctx.clock) } }, { fence: lock.fence }).catch(() => undefined);
-        throw new GkubeError('OPERATION_FAILED', `job ${names.name} was not removed completely: ${(err as Error).message}; the record is left in phase deleting`, {
-          hint: `run gkube delete ${names.name} again once the pool answers`,
-          cause: err,
-        });
-      }
-    } else if (record.status.volume && keep) result.kept.push(`volume ${record.status.volume}`);
-    await registry.remove(names, stored, lock.fence);
-    result.removed.push(`record and history of job ${names.name}`);
-    return result;
+    return await removeAll(ctx, registry, lock, held, names, stored, keep, kube).catch((err: unknown) => {
+      // From here on something may have been removed: the record says deleting, and the next delete finishes.
+      if (err instanceof GkubeError && err.code !== 'OPERATION_FAILED') throw stoppedMidway(err, `job ${names.name} is left in phase deleting`, `run gkube delete ${names.name} again`);
+      throw err;
+    });
   } finally {
     // What was removed stays removed even if etcd stopped answering here; the lease then lapses by itself.
     await lock.release().catch(() => undefined);
   }
+}
+
+/** Under the lock, with the record marked deleting: the pod, the claim, the Gluster storage, then the record. */
+async function removeAll(ctx: Context, registry: JobRegistry, lock: HeldLock, held: () => void, names: JobNames, stored: StoredRecord, keep: boolean, kube: KubePort | undefined): Promise<DeleteResult> {
+  const { record } = stored;
+  const result: DeleteResult = { job: names.name, removed: [], kept: [], alreadyGone: [] };
+  const ns = record.spec.namespace;
+  if (record.status.pod) {
+    const what = `pod ${ns}/${record.status.pod}`;
+    held();
+    if (await kube!.deletePod(ns, record.status.pod)) {
+      result.removed.push(what);
+      ctx.progress(`deleted ${what}`);
+    } else result.alreadyGone.push(what);
+  }
+  if (record.status.pvc) {
+    const what = `persistentvolumeclaim ${ns}/${record.status.pvc}`;
+    held();
+    if (keep) result.kept.push(what);
+    else if (await kube!.deleteClaim(ns, record.status.pvc)) {
+      // Kubernetes removes the claim once the pod is gone (pvc-protection), and its volume by the class's reclaim policy.
+      result.removed.push(what);
+      ctx.progress(`deleted ${what}`);
+    } else result.alreadyGone.push(what);
+  }
+  const gluster = record.spec.storage.provider === 'glusterfs' && record.spec.storage.glusterfs?.mode !== 'storageclass';
+  if (gluster && keep) result.kept.push(...glusterObjectsOf(names, ns).map((o) => o.what), ...(record.status.volume ? [`Gluster volume ${record.status.volume}`] : []));
+  else if (gluster) {
+    try {
+      await removeGlusterStorage(ctx, kube!, names, record, result, held);
+    } catch (err) {
+      if (err instanceof GkubeError && err.code === 'LOCK_LOST') throw err;
+      // The record stays `deleting` with the reason: the next gkube delete picks up from here.
+      const reason = `gkube delete stopped: ${(err as Error).message}`;
+      await registry.write(names, stored, { ...record, status: { ...record.status, phase: 'deleting', reason, updatedAt: timestamp(ctx.clock) } }, { fence: lock.fence }).catch(() => undefined);
+      throw new GkubeError('OPERATION_FAILED', `job ${names.name} was not removed completely: ${(err as Error).message}; the record is left in phase deleting`, {
+        hint: `run gkube delete ${names.name} again once the pool answers`,
+        cause: err,
+      });
+    }
+  } else if (record.status.volume && keep) result.kept.push(`volume ${record.status.volume}`);
+  await registry.remove(names, stored, lock.fence);
+  result.removed.push(`record and history of job ${names.name}`);
+  return result;
 }
 
 /** The cluster when the record names objects in it; INVALID_CONFIG (nothing changed) when none is configured. */
