@@ -82,4 +82,19 @@ describe('kube adapter', () => {
     expect(error.message).toMatch(/cannot start: CrashLoopBackOff/);
     expect(error.hint).toContain('missing DATABASE_URL');
   });
+
+  test('deleteObject removes only what carries the given labels; someone else\'s object of that name stays', async () => {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromString(emulator.kubeconfig);
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const ports = [{ port: 1, protocol: 'TCP' }];
+    await core.createNamespacedService({ namespace: 'default', body: { metadata: { name: 'glusterfs-theirs' }, spec: { ports } } });
+    await core.createNamespacedService({ namespace: 'default', body: { metadata: { name: 'glusterfs-ours', labels: { 'gkube.dev/job': 'ours' } }, spec: { ports } } });
+    const labels = { 'gkube.dev/job': 'ours' };
+    expect(await kube.deleteObject('Service', 'default', 'glusterfs-theirs', labels)).toBe('foreign');
+    expect((await core.readNamespacedService({ name: 'glusterfs-theirs', namespace: 'default' })).metadata?.name).toBe('glusterfs-theirs');
+    expect(await kube.deleteObject('Service', 'default', 'glusterfs-ours', labels)).toBe('deleted');
+    expect(await kube.deleteObject('Service', 'default', 'glusterfs-ours', labels)).toBe('absent');
+    await core.deleteNamespacedService({ name: 'glusterfs-theirs', namespace: 'default' });
+  });
 });
