@@ -372,7 +372,7 @@ class Change {
     const plan: Plan = { kind: 'provision', reason: 'the job has no environment yet' };
     await this.write('record-start', record, undefined, () => `recorded job ${this.names.name} as provisioning`);
     try {
-      const made = await this.run.step('storage', () => this.shape.storage.ensure(this.names, this.config), (s) => (s.claim ? `${s.created ? 'created' : 'adopted'} persistentvolumeclaim ${this.namespace}/${s.claim}` : 'no volume (storage.provider none): the code lives as long as the pod'));
+      const made = await this.run.step('storage', () => this.shape.storage.ensure(this.names, this.config), (s) => (s.claim ? `${s.created ? 'created' : 'adopted'} persistentvolumeclaim ${this.namespace}/${s.claim}${s.detail ? ` (${s.detail})` : ''}` : 'no volume (storage.provider none): the code lives as long as the pod'));
       await this.run.step('pod', () => this.createPod(target, true), (how) => `${how} pod ${this.namespace}/${this.pod} with image ${target.image}`);
       await this.bringUp(target, { init: true, fromCommit: undefined });
       // The storage's own volume (a Gluster volume), else the PV the claim is bound to.

@@ -12,7 +12,7 @@ import { glusterObjectNames, labelKeys } from '../provision/manifests.js';
 import { glusterMarker } from '../provision/storage.js';
 import { rm } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 
 /** What `gkube delete` removed, kept, and found already gone. */
 export interface DeleteResult {
@@ -155,7 +155,7 @@ async function removeGlusterStorage(ctx: Context, kube: KubePort, names: JobName
   result.removed.push(`Gluster volume ${volume}`);
   ctx.progress(`deleted Gluster volume ${volume}`);
   // gluster leaves the brick directories (with its metadata in them); the ones on this host are removed here.
-  const local = new Set([hostname(), 'localhost']);
+  const local = new Set([hostname(), 'localhost', ...Object.values(networkInterfaces()).flatMap((addrs) => (addrs ?? []).map((a) => a.address))]);
   for (const brick of info.bricks) {
     // Only directories gkube named for this job (<brickRoot>/<resource name>-b<n>) are removed.
     if (local.has(brick.host) && new RegExp(`^${names.resourceName}-b\\d+$`).test(basename(brick.path))) {

@@ -46,6 +46,15 @@ export function jobLabels(names: JobNames): Record<string, string> {
   return { [labelKeys.managedBy]: 'gkube', [labelKeys.job]: names.resourceName };
 }
 
+/**
+ * The pod's fsGroup: the app's own user id, so that the code volume and what the app makes there are its
+ * group's too. A Gluster volume's root is given this group (storage.owner-gid): the kubelet applies fsGroup
+ * to volumes it manages, never to a GlusterFS mount.
+ */
+export function podFsGroup(config: Pick<AppConfig, 'container'>): number {
+  return config.container.runAsUser;
+}
+
 /** The job's pod: the image, the code volume at code.path, non-root by default, traceable annotations. */
 export function podManifest(names: JobNames, config: AppConfig, deployment: Deployment, claimName: string | undefined): Record<string, unknown> {
   const annotations: Record<string, string> = {
@@ -88,7 +97,7 @@ export function podManifest(names: JobNames, config: AppConfig, deployment: Depl
     spec: {
       restartPolicy: 'Always',
       terminationGracePeriodSeconds: 30,
-      securityContext: { fsGroup: c.runAsUser },
+      securityContext: { fsGroup: podFsGroup(config) },
       containers: [container],
       volumes: [volume],
     },

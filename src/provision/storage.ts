@@ -6,7 +6,7 @@ import type { GlusterPort } from '../adapters/gluster.js';
 import type { AppConfig } from '../config/index.js';
 import { GkubeError } from '../errors.js';
 import type { JobNames } from '../jobs/naming.js';
-import { claimManifest, glusterManifests, labelKeys } from './manifests.js';
+import { claimManifest, glusterManifests, labelKeys, podFsGroup } from './manifests.js';
 import { lookup } from 'node:dns/promises';
 
 /** What the job's storage is, as the record names it. */
@@ -22,7 +22,7 @@ export interface StoragePort {
   /** Checks, before anything is changed, that this storage can be made on this cluster (exit 2 when not). */
   check(config: AppConfig): Promise<void>;
   /** Makes the job's storage, or adopts what an earlier (killed) run of the same job made. Idempotent. */
-  ensure(names: JobNames, config: AppConfig): Promise<StorageRef & { created: boolean }>;
+  ensure(names: JobNames, config: AppConfig): Promise<StorageRef & { created: boolean; detail?: string }>;
   /** Whether the storage the record names is still there (false: the job's data may be gone). */
   exists(namespace: string, ref: StorageRef): Promise<boolean>;
 }
@@ -55,7 +55,7 @@ const noStorage: StoragePort = {
 class ClaimStorage implements StoragePort {
   constructor(protected readonly kube: KubePort) {}
 
-  async check(): Promise<void> {
+  async check(_config: AppConfig): Promise<void> {
     // The claim's StorageClass is the cluster's business: a missing class leaves the claim Pending, which the wait reports.
   }
 
@@ -85,6 +85,52 @@ export type GlusterVolumes = Pick<GlusterPort, 'volumeInfo' | 'volumeStatus' | '
 
 /** The option gkube sets on the volumes it makes: the job's resource name (a rerun adopts only its own). */
 export const glusterMarker = 'user.gkube.job';
+
+/**
+ * The options that make the Gluster volume's root (each brick's directory) owned by a user and group. The
+ * kubelet applies a pod's fsGroup to the volumes it manages, but never to a GlusterFS mount: without these
+ * the root stays root's, 0755, and a non-root app cannot write its code path.
+ */
+export const glusterOwnerOptions = { uid: 'storage.owner-uid', gid: 'storage.owner-gid' } as const;
+
+/** Who owns the root of the job's Gluster volume: the app's user, and the group the pod gets as its fsGroup. */
+export function glusterOwner(config: Pick<AppConfig, 'container'>): { uid: number; gid: number } {
+  return { uid: config.container.runAsUser, gid: podFsGroup(config) };
+}
+
+/**
+ * The pool's addresses for the in-tree Endpoints, as the cluster's nodes will reach them. The API server
+ * refuses loopback, unspecified and link-local addresses there, so such a server is refused before anything
+ * is made (exit 2), naming it.
+ */
+export async function glusterAddresses(servers: readonly string[]): Promise<string[]> {
+  return Promise.all(
+    servers.map(async (server) => {
+      let address: string;
+      try {
+        ({ address } = await lookup(server));
+      } catch (err) {
+        throw new GkubeError('INVALID_CONFIG', `storage.glusterfs.servers: ${server} does not resolve (${(err as NodeJS.ErrnoException).code ?? 'lookup failed'}); nothing was changed`, { hint: 'name the Gluster servers by host names or addresses this machine and the cluster\'s nodes resolve', cause: err });
+      }
+      const special = specialAddress(address);
+      if (special) {
+        throw new GkubeError('INVALID_CONFIG', `storage.glusterfs.servers: ${server} is ${address}, a ${special} address, which Kubernetes refuses in the volume's Endpoints; nothing was changed`, {
+          hint: 'name each Gluster server by an address the cluster\'s nodes reach it at (not localhost or a name that resolves to 127.x)',
+        });
+      }
+      return address;
+    }),
+  );
+}
+
+/** Why an address cannot be an Endpoints address (ValidateNonSpecialIP), or undefined. */
+function specialAddress(address: string): string | undefined {
+  const a = address.toLowerCase();
+  if (/^127\./.test(a) || a === '::1' || /^::ffff:127\./.test(a)) return 'loopback';
+  if (a === '0.0.0.0' || a === '::') return 'unspecified';
+  if (/^169\.254\./.test(a) || /^fe[89ab][0-9a-f]:/.test(a)) return 'link-local';
+  return undefined;
+}
 
 /** The Gluster volume a job gets: its name and where its bricks go. */
 export function glusterLayout(names: JobNames, config: AppConfig): { volume: string; bricks: string[] } {
@@ -116,7 +162,7 @@ class GlusterStorage extends ClaimStorage {
     super(kube);
   }
 
-  override async check(): Promise<void> {
+  override async check(config: AppConfig): Promise<void> {
     const version = await this.kube.serverVersion();
     const minor = /^v?(\d+)\.(\d+)/.exec(version);
     if (minor && (Number(minor[1]) > 1 || Number(minor[2]) > lastInTreeGlusterMinor)) {
@@ -124,9 +170,10 @@ class GlusterStorage extends ClaimStorage {
         hint: 'set storage.glusterfs.mode: storageclass and storage.glusterfs.storageClassName to a Gluster CSI driver\'s class (for example Kadalu\'s external mode)',
       });
     }
+    await glusterAddresses(config.storage.glusterfs.servers);
   }
 
-  override async ensure(names: JobNames, config: AppConfig): Promise<StorageRef & { created: boolean }> {
+  override async ensure(names: JobNames, config: AppConfig): Promise<StorageRef & { created: boolean; detail?: string }> {
     const g = config.storage.glusterfs;
     const { volume, bricks } = glusterLayout(names, config);
     const pool = await this.gluster();
@@ -147,18 +194,29 @@ class GlusterStorage extends ClaimStorage {
       info = await pool.volumeInfo(volume);
     }
     if (info?.options[glusterMarker] !== names.resourceName) await pool.setOption(volume, glusterMarker, names.resourceName);
+    // Before the volume is started (or, for one an earlier run left, whenever they differ): the bricks'
+    // roots are chowned as the options are set, so the pod's user can write its code path from the start.
+    const owner = glusterOwner(config);
+    for (const [key, value] of [[glusterOwnerOptions.uid, String(owner.uid)], [glusterOwnerOptions.gid, String(owner.gid)]] as const) {
+      if (info?.options[key] !== value) await pool.setOption(volume, key, value);
+    }
     this.stepStarting('gluster-start');
     if (info?.status !== 'Started') await pool.startVolume(volume);
     await this.waitForBricks(pool, volume);
     await pool.enableQuota(volume);
     await pool.limitUsage(volume, '/', glusterQuota(config.storage.size));
 
-    const addresses = await Promise.all(g.servers.map(async (server) => (await lookup(server)).address));
+    const addresses = await glusterAddresses(g.servers);
     for (const manifest of glusterManifests(names, config, { volume, addresses })) {
       this.stepStarting(manifest['kind'] === 'PersistentVolumeClaim' ? 'gluster-claim' : manifest['kind'] === 'PersistentVolume' ? 'gluster-pv' : 'gluster-objects');
       if (!(await this.kube.create(manifest))) await this.checkOwned(manifest, names);
     }
-    return { claim: names.resourceName, volume, created };
+    return {
+      claim: names.resourceName,
+      volume,
+      created,
+      detail: `Gluster volume ${volume}, its root owned by ${owner.uid}:${owner.gid} (${glusterOwnerOptions.uid}, ${glusterOwnerOptions.gid})`,
+    };
   }
 
   /** Readiness: every brick process of the started volume is online (a brick that cannot start fails here, not at mount time). */

@@ -2,7 +2,7 @@
 // machine's real glusterd: the volume is made, the PV really FUSE-mounted, the published files land on the
 // brick; an update shows on the brick; the code outlives the pod; delete keeps or removes the volume.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -81,6 +81,14 @@ describe('deploy on GlusterFS (in-tree)', () => {
     expect(info).toMatch(/Status: Started/);
     expect(info).toContain(`user.gkube.job: ${names.resourceName}`);
     expect(info).toMatch(/features.quota: on/);
+    // The kubelet applies no fsGroup to a GlusterFS mount: the volume's root is the app user's by Gluster's options.
+    expect(info).toContain('storage.owner-uid: 1000');
+    expect(info).toContain('storage.owner-gid: 1000');
+    const brick = await stat(join(brickRoot, `${names.resourceName}-b0`));
+    expect({ uid: brick.uid, gid: brick.gid }).toEqual({ uid: 1000, gid: 1000 });
+    // Published by the pod's user over exec.
+    const published = await stat(join(brickRoot, `${names.resourceName}-b0`, 'current', 'message.txt'));
+    expect(published.uid).toBe(1000);
     expect(await onBrick('message.txt')).toBe('Hello from gkube!\n');
     expect(await env.serve(job)).toEqual({ status: 200, body: 'Hello from gkube!\n' });
     const pv = await env.core.readPersistentVolume({ name: `gkube-default-${names.resourceName}` });
@@ -121,9 +129,17 @@ describe('deploy on GlusterFS (in-tree)', () => {
     const doctor = await env.gkube(['doctor', '-o', 'json', ...sets()], env.jenkinsEnv(job, 4, commits[1]!));
     const volumes = (JSON.parse(String(doctor.stdout)).checks as Array<{ name: string; detail: string }>).find((c) => c.name === 'gluster volumes');
     expect(volumes?.detail).toContain(`${names.resourceName} Started (no record names it)`);
+    // As a volume made before gkube set its owner: root's again. The adopting deploy converges it.
+    for (const key of ['storage.owner-uid', 'storage.owner-gid']) await execa('gluster', ['--mode=script', 'volume', 'set', names.resourceName, key, '0']);
+    await waitUntil('the brick root to be root\'s', async () => (await stat(join(brickRoot, `${names.resourceName}-b0`))).uid === 0, 10_000, 100);
     const again = await deploy(5, commits[1]!);
     expectExit(again, 0);
     expect(again.stderr).toMatch(/adopted persistentvolumeclaim/);
+    const adopted = await volumeInfo(names.resourceName);
+    expect(adopted).toContain('storage.owner-uid: 1000');
+    expect(adopted).toContain('storage.owner-gid: 1000');
+    const brick = await stat(join(brickRoot, `${names.resourceName}-b0`));
+    expect({ uid: brick.uid, gid: brick.gid }).toEqual({ uid: 1000, gid: 1000 });
     expect(await env.serve(job)).toEqual({ status: 200, body: 'Hello from the brick\n' });
   }, 180_000);
 

@@ -1,11 +1,11 @@
 // The emulator's kubelet, driven directly through an ObjectStore: real processes, a real docker-registry,
-// real WebSockets. Only the VolumePort is a test double (temporary directories), since the real one
-// (GlusterFS) is another module's.
+// real WebSockets. The VolumePort is mostly a test double (temporary directories), since the real one
+// (GlusterFS) is another module's; the fsGroup suite at the end runs on the real volume manager.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +18,7 @@ import { Faults } from '../kube-emulator/faults.js';
 import { findType } from '../kube-emulator/resources.js';
 import type { EmulatorContext, HostVolume, VolumePort } from '../kube-emulator/context.js';
 import { Kubelet } from '../kube-emulator/kubelet.js';
+import { VolumeManager, hostpathProvisioner } from '../kube-emulator/volumes.js';
 import { ApiError } from '../kube-emulator/errors.js';
 
 const podsType = findType('', 'pods')!;
@@ -621,6 +622,106 @@ describe('the emulator kubelet', () => {
     store.delete(podsType, ns, 'talker', { gracePeriodSeconds: 0 });
   });
 
+  test('securityContext: the command, exec sessions and exec probes run as runAsUser/runAsGroup with fsGroup and supplementalGroups', async () => {
+    // The host directory behind the hostPath is root's, 0755: no fsGroup reaches it, so the user may not write there.
+    const rootOnly = join(base, 'root-only');
+    await mkdir(rootOnly, { recursive: true });
+    await chmod(rootOnly, 0o755);
+    const pod = createPod('as-user', {
+      securityContext: { runAsNonRoot: true, runAsUser: 2000, runAsGroup: 3000, fsGroup: 4000, supplementalGroups: [5000] },
+      volumes: [{ name: 'host', hostPath: { path: rootOnly } }],
+      containers: [
+        {
+          name: 'app',
+          image: image('v1'),
+          // The container's runAsUser wins over the pod's.
+          securityContext: { runAsUser: 1000, allowPrivilegeEscalation: false },
+          command: [
+            'sh',
+            '-c',
+            'echo "uid=$(id -u) gid=$(id -g) groups=$(id -G) nnp=$(grep NoNewPrivs /proc/self/status | tr -dc 0-9)"; touch /host/x 2>/dev/null || echo host-denied; echo bye > /dev/termination-log; exec sleep 3600',
+          ],
+          volumeMounts: [{ name: 'host', mountPath: '/host' }],
+          readinessProbe: { exec: { command: ['sh', '-c', 'test "$(id -u):$(id -g)" = 1000:3000'] }, periodSeconds: 1 },
+        },
+      ],
+    });
+    // Ready only once the exec probe has passed as 1000:3000.
+    await waitFor('as-user Ready', () => condition(getPod('as-user'), 'Ready')?.status === 'True');
+    const log = await readLogsEventually('as-user', /host-denied/);
+    const m = /^uid=(\d+) gid=(\d+) groups=([\d ]+) nnp=(\d)\nhost-denied\n$/.exec(log);
+    expect(m).not.toBeNull();
+    expect(m!.slice(1, 3)).toEqual(['1000', '3000']);
+    const groups = m![3]!.split(' ').map(Number);
+    expect(groups[0]).toBe(3000);
+    expect(groups).toEqual(expect.arrayContaining([3000, 4000, 5000]));
+    expect(groups).not.toContain(0);
+    expect(m![4]).toBe('1');
+    expect(existsSync(join(rootOnly, 'x'))).toBe(false);
+
+    const ids = await wsExec('as-user', ['sh', '-c', 'id -u; id -g; id -G; touch /host/y']);
+    expect(ids.stdout.split('\n').slice(0, 2)).toEqual(['1000', '3000']);
+    expect(ids.stdout.split('\n')[2]!.split(' ').map(Number)).toEqual(groups);
+    expect(ids.stderr).toMatch(/Permission denied/);
+    expect(ids.status).toMatchObject({ status: 'Failure', reason: 'NonZeroExitCode' });
+    store.delete(podsType, ns, 'as-user', { gracePeriodSeconds: 0 });
+    await waitFor('as-user gone', () => !getPod('as-user') && processesRootedIn(join(ctx.stateDir, 'kubelet', 'pods', pod.metadata.uid!)).length === 0);
+  });
+
+  test('without runAsUser a container runs as root (the emulator\'s images have no user of their own), with the pod\'s groups', async () => {
+    createPod('as-root', { securityContext: { fsGroup: 4000 }, containers: [{ name: 'app', image: image('v1'), command: ['sleep', '3600'] }] });
+    await waitFor('as-root Ready', () => condition(getPod('as-root'), 'Ready')?.status === 'True');
+    const r = await wsExec('as-root', ['sh', '-c', 'id -u; id -g; id -G; echo "$HOME"']);
+    expect(r.stdout).toBe('0\n0\n0 4000\n/root\n');
+    store.delete(podsType, ns, 'as-root', { gracePeriodSeconds: 0 });
+  });
+
+  test('runAsNonRoot: runAsUser 0, or no runAsUser (the image would run as root), is a CreateContainerConfigError in the kubelet\'s words', async () => {
+    const explicit = createPod('root-refused', {
+      securityContext: { runAsNonRoot: true },
+      containers: [{ name: 'app', image: image('v1'), command: ['sleep', '3600'], securityContext: { runAsUser: 0 } }],
+    });
+    const implicit = createPod('image-root', { containers: [{ name: 'web', image: image('v1'), command: ['sleep', '3600'], securityContext: { runAsNonRoot: true } }] });
+    const cases: Array<[KubeObject, string, string]> = [
+      [explicit, 'app', `container's runAsUser breaks non-root policy (pod: "root-refused_default(${explicit.metadata.uid})", container: app)`],
+      [implicit, 'web', `container has runAsNonRoot and image will run as root (pod: "image-root_default(${implicit.metadata.uid})", container: web)`],
+    ];
+    for (const [pod, container, message] of cases) {
+      const name = pod.metadata.name!;
+      const refused = await waitFor(`${name} CreateContainerConfigError`, () => {
+        const p = getPod(name);
+        return containerStatus(p, container)?.['state']?.waiting?.reason === 'CreateContainerConfigError' && p;
+      });
+      expect(containerStatus(refused, container)!['state'].waiting).toEqual({ reason: 'CreateContainerConfigError', message });
+      expect(refused['status'].phase).toBe('Pending');
+      expect(eventsOf(pod)).toContainEqual({ type: 'Warning', reason: 'Failed', message: `Error: ${message}`, component: 'kubelet' });
+      // Nothing ran.
+      expect(processesRootedIn(join(ctx.stateDir, 'kubelet', 'pods', pod.metadata.uid!))).toEqual([]);
+      store.delete(podsType, ns, name, { gracePeriodSeconds: 0 });
+    }
+  });
+
+  test('a missing subPath is made as the kubelet makes it: the volume root\'s mode and group, so an fsGroup volume\'s subPath is the group\'s', async () => {
+    const shared = join(base, 'group-volume');
+    await mkdir(shared, { recursive: true });
+    execFileSync('chown', ['0:4000', shared]);
+    await chmod(shared, 0o2775);
+    createPod('subpaths', {
+      securityContext: { runAsUser: 1000, fsGroup: 4000 },
+      volumes: [{ name: 'data', hostPath: { path: shared } }],
+      containers: [{ name: 'app', image: image('v1'), command: ['sh', '-c', 'echo hi > /srv/out/made.txt && echo written; exec sleep 3600'], volumeMounts: [{ name: 'data', mountPath: '/srv/out', subPath: 'a/b' }] }],
+    });
+    await waitFor('subpaths Ready', () => condition(getPod('subpaths'), 'Ready')?.status === 'True');
+    expect(await readLogsEventually('subpaths', /written/)).toBe('written\n');
+    for (const dir of [join(shared, 'a'), join(shared, 'a', 'b')]) {
+      const st = await stat(dir);
+      expect({ uid: st.uid, gid: st.gid, mode: (st.mode & 0o7777).toString(8) }).toEqual({ uid: 0, gid: 4000, mode: '2775' });
+    }
+    const made = await stat(join(shared, 'a', 'b', 'made.txt'));
+    expect({ uid: made.uid, gid: made.gid }).toEqual({ uid: 1000, gid: 4000 });
+    store.delete(podsType, ns, 'subpaths', { gracePeriodSeconds: 0 });
+  });
+
   test('deleting a pod stops its processes, releases its volumes and removes it', async () => {
     const pod = getPod('web')!;
     const podRoot = join(ctx.stateDir, 'kubelet', 'pods', pod.metadata.uid!);
@@ -693,5 +794,95 @@ describe('a lost node', () => {
       await lostKubelet.stop();
     }
     expect(processesRootedIn(lostCtx.stateDir)).toEqual([]);
+  });
+});
+
+describe('fsGroup on the volume manager\'s volumes', () => {
+  test('an emptyDir and a provisioned claim are the fsGroup\'s and group-writable, old files included; a hostPath is left alone', async () => {
+    const fsStore = new ObjectStore();
+    const fsCtx: EmulatorContext = { store: fsStore, stateDir: join(base, 'fsgroup-state'), registryUrl: registry.url, faults: new Faults(), log: (l) => diagnostics.push(l) };
+    await mkdir(fsCtx.stateDir, { recursive: true });
+    const fsVolumes = new VolumeManager(fsCtx, { resyncMs: 0 });
+    fsVolumes.start();
+    const fsKubelet = new Kubelet(fsCtx, fsVolumes, { schedulingRetryMs: 100, terminationGraceScale: 0.1 });
+    fsKubelet.start();
+    try {
+      fsStore.create(findType('storage.k8s.io', 'storageclasses')!, { metadata: { name: 'local' }, provisioner: hostpathProvisioner });
+      const claim = fsStore.create(pvcType, { metadata: { name: 'code', namespace: ns }, spec: { accessModes: ['ReadWriteOnce'], volumeMode: 'Filesystem', storageClassName: 'local', resources: { requests: { storage: '1Gi' } } } });
+      await fsVolumes.idle();
+      const provisioned = fsStore.get(findType('', 'persistentvolumes')!, undefined, `pvc-${claim.metadata.uid}`)!['spec'].hostPath.path as string;
+      // A new volume is root's and closed to others; a file an earlier (root) pod left there is root's, 0644.
+      expect(((await stat(provisioned)).mode & 0o7777).toString(8)).toBe('755');
+      await mkdir(join(provisioned, 'old'));
+      await writeFile(join(provisioned, 'old', 'data.txt'), 'old\n', { mode: 0o644 });
+      const hostDir = join(base, 'fsgroup-host');
+      await mkdir(hostDir, { recursive: true });
+      await chmod(hostDir, 0o755);
+
+      const pod = fsStore.create(podsType, {
+        metadata: { name: 'grouped', namespace: ns },
+        spec: {
+          terminationGracePeriodSeconds: 1,
+          securityContext: { runAsNonRoot: true, fsGroup: 4000 },
+          volumes: [
+            { name: 'code', persistentVolumeClaim: { claimName: 'code' } },
+            { name: 'scratch', emptyDir: {} },
+            { name: 'host', hostPath: { path: hostDir } },
+          ],
+          containers: [
+            {
+              name: 'app',
+              image: image('v1'),
+              securityContext: { runAsUser: 1000 },
+              command: [
+                'sh',
+                '-c',
+                [
+                  'stat -c "%n %a %u:%g" /code /scratch /host',
+                  'echo pod >> /code/old/data.txt && echo appended',
+                  'echo new > /code/new.txt && echo created',
+                  'echo s > /scratch/s && echo scratch',
+                  'touch /host/h 2>/dev/null || echo host-denied',
+                  'exec sleep 3600',
+                ].join('; '),
+              ],
+              volumeMounts: [
+                { name: 'code', mountPath: '/code' },
+                { name: 'scratch', mountPath: '/scratch' },
+                { name: 'host', mountPath: '/host' },
+              ],
+            },
+          ],
+        },
+      });
+      const get = (): KubeObject | undefined => fsStore.get(podsType, ns, 'grouped');
+      await waitFor('grouped Ready', () => condition(get(), 'Ready')?.status === 'True');
+      const read = async (): Promise<string> => {
+        const chunks: Buffer[] = [];
+        await fsKubelet.logs({ namespace: ns, pod: 'grouped', follow: false, previous: false, timestamps: false }, (c) => chunks.push(c), new AbortController().signal);
+        return Buffer.concat(chunks).toString('utf8');
+      };
+      let log = '';
+      const deadline = Date.now() + 5_000;
+      while (!/host-denied/.test(log) && Date.now() < deadline) {
+        log = await read();
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(log).toBe(['/code 2775 0:4000', '/scratch 2777 0:4000', '/host 755 0:0', 'appended', 'created', 'scratch', 'host-denied', ''].join('\n'));
+      // On the host: the old file is the group's and g+rw, the new one the pod user's in the fsGroup (setgid).
+      const old = await stat(join(provisioned, 'old', 'data.txt'));
+      expect({ gid: old.gid, mode: (old.mode & 0o7777).toString(8) }).toEqual({ gid: 4000, mode: '664' });
+      expect(((await stat(join(provisioned, 'old'))).mode & 0o7777).toString(8)).toBe('2775');
+      expect(await readFile(join(provisioned, 'old', 'data.txt'), 'utf8')).toBe('old\npod\n');
+      const made = await stat(join(provisioned, 'new.txt'));
+      expect({ uid: made.uid, gid: made.gid }).toEqual({ uid: 1000, gid: 4000 });
+      const host = await stat(hostDir);
+      expect({ gid: host.gid, mode: (host.mode & 0o7777).toString(8) }).toEqual({ gid: 0, mode: '755' });
+      fsStore.delete(podsType, ns, 'grouped', { gracePeriodSeconds: 0 });
+      await waitFor('grouped gone', () => !get() && processesRootedIn(join(fsCtx.stateDir, 'kubelet', 'pods', pod.metadata.uid!)).length === 0);
+    } finally {
+      await fsKubelet.stop();
+      await fsVolumes.stop();
+    }
   });
 });

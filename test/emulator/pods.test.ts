@@ -140,7 +140,5 @@ describe('kubelet states through the API', () => {
 /** A non-loopback address of this host, as a Gluster endpoint needs (gluster refuses 127.x). */
 async function hostAddress(): Promise<string> {
   const { lookup } = await import('node:dns/promises');
-  const host = glusterHost();
-  const { address } = await lookup(host, { family: 4 });
-  return address.startsWith('127.') ? host : address;
+  return (await lookup(glusterHost(), { family: 4 })).address;
 }

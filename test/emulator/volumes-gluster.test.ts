@@ -146,6 +146,24 @@ describe('GlusterFS persistent volumes (real glusterd)', () => {
     await expect(stat(join(stateDir, 'mounts', 'pv-ghost'))).rejects.toThrow(/ENOENT/);
   });
 
+  test('fsGroup leaves a Gluster mount as the volume has it (the in-tree plugin manages no ownership); a PV gid annotation is a supplementary group', async () => {
+    glusterEndpoints('glusterfs-cluster', [{ ip: hostIp }]);
+    const [pod] = await glusterClaim('pv-owner', { endpoints: 'glusterfs-cluster', path: volume.name }, ['web']);
+    store.mutate(T.pv, undefined, 'pv-owner', (v) => {
+      v.metadata.annotations = { ...v.metadata.annotations, 'pv.beta.kubernetes.io/gid': '5555' };
+    });
+    const grouped = store.mutate(T.pod, 'default', 'web', (p) => {
+      p['spec'].securityContext = { fsGroup: 4000 };
+    })!;
+    const brickRoot = await stat(volume.brickDirs[0]!);
+    const got = (await vm.prepare(grouped)).get('code')!;
+    expect(got).toEqual({ hostPath: join(stateDir, 'mounts', 'pv-owner'), readOnly: false, supplementalGroups: [5555] });
+    const root = await stat(got.hostPath);
+    expect({ uid: root.uid, gid: root.gid, mode: root.mode & 0o7777 }).toEqual({ uid: brickRoot.uid, gid: brickRoot.gid, mode: brickRoot.mode & 0o7777 });
+    expect(root.gid).not.toBe(4000);
+    await vm.release(pod!);
+  });
+
   test('missing Endpoints fail before any mount is tried', async () => {
     const [pod] = await glusterClaim('pv-noep', { endpoints: 'glusterfs-cluster', path: volume.name }, ['web']);
     const err = await prepareError(vm, pod!);

@@ -1,7 +1,7 @@
 // The emulator's storage side on a real ObjectStore and a real state directory: binding, provisioning,
 // protection, reclaim, and the kubelet's host directories. Gluster mounts are in volumes-gluster.test.ts.
 import { afterEach, beforeEach, describe, expect, test } from '@jest/globals';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EmulatorContext } from '../kube-emulator/context.js';
 import { Faults } from '../kube-emulator/faults.js';
@@ -470,5 +470,108 @@ describe('kubelet side: prepare and release', () => {
     const pod = makePod('nfs', [{ name: 'share', nfs: { server: 'nfs.example', path: '/export' } }]);
     const err = await prepareError(vm, pod);
     expect(err.message).toBe('MountVolume.SetUp failed for volume "share" : the Kubernetes API emulator does not implement volume source nfs');
+  });
+});
+
+describe('kubelet side: fsGroup and volume groups', () => {
+  const modeOf = async (path: string): Promise<{ uid: number; gid: number; mode: string }> => {
+    const st = await lstat(path);
+    return { uid: st.uid, gid: st.gid, mode: (st.mode & 0o7777).toString(8) };
+  };
+  const withFsGroup = (pod: KubeObject, securityContext: Record<string, unknown>): KubeObject =>
+    store.mutate(T.pod, 'default', pod.metadata.name!, (p) => {
+      p['spec'].securityContext = securityContext;
+    })!;
+
+  async function provisionedClaim(name: string): Promise<string> {
+    if (!store.get(T.sc, undefined, 'local')) makeClass('local', hostpathProvisioner);
+    const claim = makePVC(name, { storageClassName: 'local', resources: { requests: { storage: '1Gi' } } });
+    await vm.idle();
+    return pv(`pvc-${claim.metadata.uid}`)!['spec'].hostPath.path;
+  }
+
+  test('emptyDir and configMap directories get the fsGroup: group-owned, g+rw(x) and setgid', async () => {
+    const pod = withFsGroup(makePod('web', [{ name: 'scratch', emptyDir: {} }, { name: 'config', configMap: { name: 'c' } }]), { fsGroup: 4000 });
+    const volumes = await vm.prepare(pod);
+    expect(await modeOf(volumes.get('scratch')!.hostPath)).toEqual({ uid: 0, gid: 4000, mode: '2777' });
+    expect(await modeOf(volumes.get('config')!.hostPath)).toEqual({ uid: 0, gid: 4000, mode: '2777' });
+    await vm.release(pod);
+  });
+
+  test('a provisioned volume (a CSI driver with fsGroupPolicy File) is changed recursively; symbolic links are not followed', async () => {
+    const dir = await provisionedClaim('data');
+    expect(await modeOf(dir)).toEqual({ uid: 0, gid: 0, mode: '755' });
+    await mkdir(join(dir, 'sub'), { mode: 0o700 });
+    await chmod(join(dir, 'sub'), 0o700);
+    await writeFile(join(dir, 'sub', 'file'), 'x');
+    await chmod(join(dir, 'sub', 'file'), 0o600);
+    const outside = join(stateDir, 'outside.txt');
+    await writeFile(outside, 'not the volume\'s');
+    await chmod(outside, 0o600);
+    await symlink(outside, join(dir, 'link'));
+    const pod = withFsGroup(makePod('web', [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }]), { fsGroup: 4000 });
+    expect((await vm.prepare(pod)).get('data')).toEqual({ hostPath: dir, readOnly: false });
+    expect(await modeOf(dir)).toEqual({ uid: 0, gid: 4000, mode: '2775' });
+    expect(await modeOf(join(dir, 'sub'))).toEqual({ uid: 0, gid: 4000, mode: '2770' });
+    expect(await modeOf(join(dir, 'sub', 'file'))).toEqual({ uid: 0, gid: 4000, mode: '660' });
+    expect(await modeOf(outside)).toEqual({ uid: 0, gid: 0, mode: '600' });
+  });
+
+  test('fsGroupChangePolicy OnRootMismatch skips a volume whose root already fits, and changes one whose root does not', async () => {
+    const dir = await provisionedClaim('data');
+    await writeFile(join(dir, 'file'), 'x');
+    await chmod(join(dir, 'file'), 0o600);
+    const pod = withFsGroup(makePod('web', [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }]), { fsGroup: 4000, fsGroupChangePolicy: 'OnRootMismatch' });
+    await vm.prepare(pod);
+    expect(await modeOf(join(dir, 'file'))).toEqual({ uid: 0, gid: 4000, mode: '660' });
+    await vm.release(pod);
+    // The root fits now: a file the pod's group does not own stays as it is.
+    await chown(join(dir, 'file'), 0, 0);
+    await chmod(join(dir, 'file'), 0o600);
+    await vm.prepare(pod);
+    expect(await modeOf(join(dir, 'file'))).toEqual({ uid: 0, gid: 0, mode: '600' });
+  });
+
+  test('hostPath volumes, hand-made hostPath and local PVs and read-only claims are never changed; a PV gid annotation is a supplementary group', async () => {
+    const inline = join(stateDir, 'inline');
+    const handMade = join(stateDir, 'hand-made');
+    const local = join(stateDir, 'local');
+    for (const d of [inline, handMade, local]) {
+      await mkdir(d);
+      await chmod(d, 0o755);
+    }
+    makePV('pv-host', { capacity: { storage: '1Gi' }, hostPath: { path: handMade, type: 'Directory' } });
+    store.mutate(T.pv, undefined, 'pv-host', (v) => {
+      v.metadata.annotations = { 'pv.beta.kubernetes.io/gid': '5555' };
+    });
+    makePV('pv-local', { capacity: { storage: '1Gi' }, local: { path: local }, nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['emulator-node'] }] }] } } });
+    store.mutate(T.pv, undefined, 'pv-local', (v) => {
+      v.metadata.annotations = { 'pv.beta.kubernetes.io/gid': 'not-a-number' };
+    });
+    makePVC('host', { storageClassName: '', volumeName: 'pv-host', resources: { requests: { storage: '1Gi' } } });
+    makePVC('local', { storageClassName: '', volumeName: 'pv-local', resources: { requests: { storage: '1Gi' } } });
+    const provisioned = await provisionedClaim('ro');
+    const pod = withFsGroup(
+      makePod('web', [
+        { name: 'inline', hostPath: { path: inline } },
+        { name: 'host', persistentVolumeClaim: { claimName: 'host' } },
+        { name: 'local', persistentVolumeClaim: { claimName: 'local' } },
+        { name: 'ro', persistentVolumeClaim: { claimName: 'ro', readOnly: true } },
+      ]),
+      { fsGroup: 4000 },
+    );
+    const volumes = await vm.prepare(pod);
+    for (const d of [inline, handMade, local, provisioned]) expect(await modeOf(d)).toEqual({ uid: 0, gid: 0, mode: '755' });
+    expect(volumes.get('host')).toEqual({ hostPath: handMade, readOnly: false, supplementalGroups: [5555] });
+    expect(volumes.get('local')).toEqual({ hostPath: local, readOnly: false });
+    expect(volumes.get('ro')).toEqual({ hostPath: provisioned, readOnly: true });
+  });
+
+  test('without fsGroup nothing is changed', async () => {
+    const dir = await provisionedClaim('data');
+    const pod = makePod('web', [{ name: 'data', persistentVolumeClaim: { claimName: 'data' } }, { name: 'scratch', emptyDir: {} }]);
+    const volumes = await vm.prepare(pod);
+    expect(await modeOf(dir)).toEqual({ uid: 0, gid: 0, mode: '755' });
+    expect(await modeOf(volumes.get('scratch')!.hostPath)).toEqual({ uid: 0, gid: 0, mode: '777' });
   });
 });

@@ -1,4 +1,4 @@
-import { hostname, networkInterfaces } from 'node:os';
+import { networkInterfaces } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -82,13 +82,13 @@ export class GlusterPool {
 export function glusterHost(): string {
   const fromEnv = process.env['GKUBE_TEST_GLUSTER_HOST'];
   if (fromEnv) return fromEnv;
-  const name = hostname();
-  if (name && name !== 'localhost') return name;
+  // An address of this host that is not loopback: Gluster refuses bricks on loopback, and Kubernetes refuses
+  // loopback addresses in the Endpoints of an in-tree GlusterFS volume (the host name may resolve to 127.x).
   for (const addrs of Object.values(networkInterfaces())) {
     const v4 = addrs?.find((a) => a.family === 'IPv4' && !a.internal);
     if (v4) return v4.address;
   }
-  throw new Error('no host name or non-loopback address for gluster bricks; set GKUBE_TEST_GLUSTER_HOST');
+  throw new Error('this host has no IPv4 address other than loopback for the Gluster pool; set GKUBE_TEST_GLUSTER_HOST to one');
 }
 
 // glusterd runs one transaction at a time across the pool; parallel test files collide and must retry.

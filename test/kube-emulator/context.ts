@@ -18,14 +18,17 @@ export interface EmulatorContext {
 export interface HostVolume {
   hostPath: string;
   readOnly: boolean;
+  /** Groups the pod's containers get because of this volume (a PV's `pv.beta.kubernetes.io/gid` annotation). */
+  supplementalGroups?: number[];
 }
 
 /** The kubelet's view of storage (implemented by volumes.ts). */
 export interface VolumePort {
   /**
-   * Resolves every volume in pod.spec.volumes to a host directory, mounting what needs mounting
-   * (a GlusterFS PV is FUSE-mounted). Throws an Error whose message the kubelet reports in a
-   * FailedMount / FailedScheduling event when a claim is unbound or a mount fails; the kubelet retries.
+   * Resolves every volume in pod.spec.volumes to a host directory, mounting what needs mounting (a
+   * GlusterFS PV is FUSE-mounted) and applying the pod's fsGroup where the volume plugin does. Throws an
+   * Error whose message the kubelet reports in a FailedMount / FailedScheduling event when a claim is
+   * unbound or a mount fails; the kubelet retries.
    */
   prepare(pod: KubeObject): Promise<Map<string, HostVolume>>;
   /** Called when the pod is gone: releases what prepare set up for it (emptyDir contents, mount refs). */

@@ -19,12 +19,19 @@
 //   unresponsive", which kubectl shows as Unknown). A real cluster would then keep the pod
 //   Terminating until the node returns; the emulator has no way back, so it kills the processes,
 //   releases the volumes and removes the pod. New pods stay Pending: the node has the unreachable taint.
+// - Users (securityContext): containers run as the effective runAsUser/runAsGroup (the container's over
+//   the pod's), with the supplementary groups containerd gives them (the primary group, the user's groups
+//   in /etc/group, then fsGroup, the volumes' pv.beta.kubernetes.io/gid and supplementalGroups). The
+//   emulator's images have no filesystem or USER of their own: without runAsUser a container runs as root
+//   (so runAsNonRoot without runAsUser is refused, as for an image without USER), and a user is looked up
+//   in the host's /etc/passwd and /etc/group, the /etc every container sees (group and HOME from there,
+//   else group 0 and HOME "/", as containerd and runc do).
 // - podAddress returns the pod IP whenever the pod has one; connecting to a pod whose container is
 //   not listening is refused, which the API server reports as 503 "error trying to reach service:
 //   dial tcp IP:PORT: connect: connection refused". A pod without an IP gets 400 "address not allowed".
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, realpathSync } from 'node:fs';
-import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { chmod, mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join, posix } from 'node:path';
@@ -35,7 +42,7 @@ import { recordEvent } from './events.js';
 import { findType } from './resources.js';
 import { now, type KubeObject, type StoreChange } from './store.js';
 import { goDuration, ImagePullError, parseImageReference, pullImage, type PulledImage } from './images.js';
-import { ContainerProcess, defaultPath, killTree, preparePodRoot, removeTree, spawnInContainer, startLine, type ContainerExit, type ContainerMount } from './runtime.js';
+import { ContainerProcess, defaultPath, killTree, preparePodRoot, removeTree, spawnInContainer, startLine, type ContainerExit, type ContainerMount, type ContainerUser } from './runtime.js';
 import { errorStatus, internalErrorStatus, sendStatusAndClose, serveExec } from './exec.js';
 import { parseQuantity } from './volumes.js';
 
@@ -95,6 +102,8 @@ interface Instance {
   env: Array<[string, string]>;
   workingDir: string;
   workDir: string;
+  /** The credentials its command, exec sessions and exec probes run with. */
+  user: ContainerUser;
 }
 
 /** What the kubelet knows about one container of a pod. */
@@ -316,7 +325,7 @@ export class Kubelet implements KubeletPort {
       sendStatusAndClose(socket, protocol, internalErrorStatus(`unable to upgrade connection: container not found ("${name}")`));
       return;
     }
-    const child = spawnInContainer(pid, instance.env, instance.workingDir, request.command);
+    const child = spawnInContainer(pid, instance.user, instance.env, instance.workingDir, request.command);
     this.execChildren.add(child);
     child.once('close', () => this.execChildren.delete(child));
     const cut = this.ctx.faults.takeExecCut();
@@ -905,6 +914,7 @@ class PodWorker {
       env: launch.env,
       workingDir: launch.workingDir,
       workDir: launch.workDir,
+      user: launch.user,
     };
     rec.instances.set(instance.containerID, instance);
     rec.image = pulled.ref.display;
@@ -1106,9 +1116,18 @@ class PodWorker {
     return (seconds ?? 30) * 1000 * this.options.terminationGraceScale;
   }
 
-  /** The process, environment and mounts of one container instance. */
+  /**
+   * The process, environment, mounts and user of one container instance, in the order the kubelet's
+   * generateContainerConfig meets its errors: environment, mounts (subPaths are created here), the
+   * runAsNonRoot check; a missing command is the runtime's error, after all of them.
+   */
   private async buildLaunch(rec: ContainerRecord, spec: Record<string, any>, pulled: PulledImage, id: string) {
-    const env = this.containerEnv(spec, pulled);
+    const security = effectiveSecurityContext(this.pod, spec);
+    // containerd: runAsUser, else the image's user (the emulator's images have none: root); the group is
+    // runAsGroup, else the user's group in the container's /etc/passwd, else 0.
+    const uid = security.runAsUser ?? 0;
+    const account = lookupAccount(uid);
+    const env = this.containerEnv(spec, pulled, account?.home ?? '/');
     const lookup = new Map(env);
     const expand = (s: string): string => expandVars(s, (n) => lookup.get(n));
     const command = (spec['command'] as string[] | undefined)?.map(expand);
@@ -1116,12 +1135,6 @@ class PodWorker {
     let argv: string[];
     if (command && command.length > 0) argv = [...command, ...(args ?? [])];
     else argv = [...(pulled.config.entrypoint ?? []), ...(args ?? pulled.config.cmd ?? [])];
-    if (argv.length === 0) {
-      throw new ContainerConfigError(
-        'CreateContainerError',
-        `failed to generate container "${id}" spec: failed to generate spec: no command specified (the Kubernetes emulator runs containers on the host's filesystem and cannot use an image's contents: give the container a command, or the image an Entrypoint/Cmd)`,
-      );
-    }
     const workingDir = normalizeAbsolute(String(spec['workingDir'] || pulled.config.workingDir || '/'));
     const workDir = join(this.podDir, 'containers', rec.name, id.slice(0, 12));
     await mkdir(workDir, { recursive: true });
@@ -1130,20 +1143,54 @@ class PodWorker {
       const vol = this.volumes?.get(vm.name);
       if (!vol) throw new ContainerConfigError('CreateContainerConfigError', `cannot find volume "${vm.name}" to mount into container "${rec.name}"`);
       const sub = vm.subPathExpr ? expand(vm.subPathExpr) : (vm.subPath ?? '');
-      const source = await resolveSubPath(vol.hostPath, sub);
+      const source = await resolveSubPath(vol.hostPath, sub, vm.name, rec.name);
       mounts.push({ source, target: normalizeAbsolute(vm.mountPath), readOnly: Boolean(vm.readOnly) || vol.readOnly });
+    }
+    const refused = verifyRunAsNonRoot(security, `${this.name}_${this.namespace}(${this.uid})`, rec.name);
+    if (refused) throw new ContainerConfigError('CreateContainerConfigError', refused);
+    if (argv.length === 0) {
+      throw new ContainerConfigError(
+        'CreateContainerError',
+        `failed to generate container "${id}" spec: failed to generate spec: no command specified (the Kubernetes emulator runs containers on the host's filesystem and cannot use an image's contents: give the container a command, or the image an Entrypoint/Cmd)`,
+      );
     }
     // The kubelet's own files: /etc/hosts, /etc/hostname and the termination log.
     if (!mounts.some((m) => m.target === '/etc/hosts')) mounts.push({ source: join(this.podDir, 'etc-hosts'), target: '/etc/hosts', readOnly: false });
     if (!mounts.some((m) => m.target === '/etc/hostname')) mounts.push({ source: join(this.podDir, 'etc-hostname'), target: '/etc/hostname', readOnly: false });
     const terminationPath = normalizeAbsolute(String(spec['terminationMessagePath'] || '/dev/termination-log'));
-    await writeFile(join(workDir, 'termination-log'), '');
-    mounts.push({ source: join(workDir, 'termination-log'), target: terminationPath, readOnly: false });
-    return { id, rootDir: this.rootDir, workDir, hostname: this.hostname(), argv, env, workingDir, mounts, logPath: '' };
+    const terminationLog = join(workDir, 'termination-log');
+    await writeFile(terminationLog, '');
+    // As the kubelet does, whatever the umask: any container user may write its termination message.
+    await chmod(terminationLog, 0o666);
+    mounts.push({ source: terminationLog, target: terminationPath, readOnly: false });
+    const gid = security.runAsGroup ?? account?.gid ?? 0;
+    const user: ContainerUser = {
+      uid,
+      gid,
+      groups: this.supplementaryGroups(gid, account?.name),
+      noNewPrivs: spec['securityContext']?.allowPrivilegeEscalation === false,
+    };
+    return { id, rootDir: this.rootDir, workDir, hostname: this.hostname(), argv, env, workingDir, user, mounts, logPath: '' };
   }
 
-  /** The container's environment: the image's, then HOSTNAME, then the spec's env and envFrom, HOME last. */
-  private containerEnv(spec: Record<string, any>, pulled: PulledImage): Array<[string, string]> {
+  /**
+   * The groups a container's processes hold, in the order containerd sets them: the primary group, the
+   * groups the container's /etc/group lists the user in, then what the kubelet passes: fsGroup, the
+   * pod's volumes' `pv.beta.kubernetes.io/gid`, supplementalGroups.
+   */
+  private supplementaryGroups(gid: number, userName: string | undefined): number[] {
+    const podSecurity = (this.pod['spec']?.securityContext ?? {}) as { fsGroup?: number; supplementalGroups?: number[] };
+    const supplemental = podSecurity.supplementalGroups ?? [];
+    const volumeGroups = [...(this.volumes?.values() ?? [])]
+      .flatMap((v) => v.supplementalGroups ?? [])
+      // The kubelet's volume manager skips a volume's gid that supplementalGroups already holds.
+      .filter((g) => !supplemental.includes(g));
+    const all = [gid, ...(userName ? memberGroups(userName) : []), ...(podSecurity.fsGroup !== undefined ? [podSecurity.fsGroup] : []), ...volumeGroups, ...supplemental];
+    return [...new Set(all)];
+  }
+
+  /** The container's environment: the image's, then HOSTNAME, then the spec's env and envFrom, HOME last (runc: the user's home). */
+  private containerEnv(spec: Record<string, any>, pulled: PulledImage, home: string): Array<[string, string]> {
     const env = new Map<string, string>();
     for (const kv of pulled.config.env ?? []) {
       const eq = kv.indexOf('=');
@@ -1164,7 +1211,7 @@ class PodWorker {
       declared.set(e.name, value);
       env.set(e.name, value);
     }
-    if (!env.has('HOME')) env.set('HOME', '/root');
+    if (!env.has('HOME')) env.set('HOME', home);
     return [...env.entries()];
   }
 
@@ -1486,20 +1533,116 @@ function normalizeAbsolute(p: string): string {
   return n.length > 1 ? n.replace(/\/+$/, '') : n;
 }
 
-/** The host path of a volume's subPath, created if missing; refuses paths that leave the volume. */
-async function resolveSubPath(volumePath: string, subPath: string): Promise<string> {
+/**
+ * The host path of a volume's subPath, refusing paths that leave the volume. A missing one is made as
+ * the kubelet's makeMounts makes it (SafeMakeDir): by root, each new directory with the volume root's
+ * mode (setgid included, whatever the umask), so that an fsGroup volume's subPath is the group's too.
+ */
+async function resolveSubPath(volumePath: string, subPath: string, mountName: string, containerName: string): Promise<string> {
   if (!subPath) return volumePath;
   if (posix.isAbsolute(subPath) || subPath.split('/').includes('..')) {
     throw new ContainerConfigError('CreateContainerConfigError', `failed to prepare subPath for volumeMount: invalid subpath "${subPath}"`);
   }
   const base = realpathSync(volumePath);
+  const outside = (real: string): ContainerConfigError =>
+    new ContainerConfigError('CreateContainerConfigError', `failed to prepare subPath for volumeMount: subpath "${real}" not within volume path "${base}"`);
   const target = join(base, subPath);
-  if (!existsSync(target) && !isSymlink(target)) await mkdir(target, { recursive: true, mode: 0o777 });
-  const real = realpathSync(target);
-  if (real !== base && !real.startsWith(base + '/')) {
-    throw new ContainerConfigError('CreateContainerConfigError', `failed to prepare subPath for volumeMount: subpath "${real}" not within volume path "${base}"`);
+  if (!existsSync(target) && !isSymlink(target)) {
+    const perm = (await stat(volumePath)).mode & 0o7777;
+    const parts = subPath.split('/').filter((p) => p !== '' && p !== '.');
+    let existing = base;
+    let i = 0;
+    while (i < parts.length && (existsSync(join(existing, parts[i]!)) || isSymlink(join(existing, parts[i]!)))) existing = join(existing, parts[i++]!);
+    try {
+      // The directories already there must not lead out of the volume before anything is made below them.
+      let at = realpathSync(existing);
+      if (at !== base && !at.startsWith(base + '/')) throw new Error(`path ${at} is outside of allowed base ${base}`);
+      for (const part of parts.slice(i)) {
+        at = join(at, part);
+        await mkdir(at);
+        await chmod(at, perm);
+      }
+    } catch {
+      // The kubelet words it so (the details could tell the user about the host's filesystem).
+      throw new ContainerConfigError('CreateContainerConfigError', `failed to create subPath directory for volumeMount "${mountName}" of container "${containerName}"`);
+    }
   }
+  const real = realpathSync(target);
+  if (real !== base && !real.startsWith(base + '/')) throw outside(real);
   return real;
+}
+
+/** The securityContext fields that pod and container both have, the container's winning (DetermineEffectiveSecurityContext). */
+interface EffectiveSecurity {
+  runAsUser?: number;
+  runAsGroup?: number;
+  runAsNonRoot?: boolean;
+}
+
+function effectiveSecurityContext(pod: KubeObject, container: Record<string, any>): EffectiveSecurity {
+  const podSc = (pod['spec']?.securityContext ?? {}) as Record<string, unknown>;
+  const sc = (container['securityContext'] ?? {}) as Record<string, unknown>;
+  const pick = <T>(key: string, type: 'number' | 'boolean'): T | undefined => {
+    const v = typeof sc[key] === type ? sc[key] : podSc[key];
+    return typeof v === type ? (v as T) : undefined;
+  };
+  const out: EffectiveSecurity = {};
+  const runAsUser = pick<number>('runAsUser', 'number');
+  const runAsGroup = pick<number>('runAsGroup', 'number');
+  const runAsNonRoot = pick<boolean>('runAsNonRoot', 'boolean');
+  if (runAsUser !== undefined) out.runAsUser = runAsUser;
+  if (runAsGroup !== undefined) out.runAsGroup = runAsGroup;
+  if (runAsNonRoot !== undefined) out.runAsNonRoot = runAsNonRoot;
+  return out;
+}
+
+/**
+ * The kubelet's verifyRunAsNonRoot (pkg/kubelet/kuberuntime/security_context_others.go): the message of
+ * a CreateContainerConfigError, or undefined when the container may run. The emulator's images have no
+ * user of their own, so without runAsUser a container runs as root, as an image without USER does.
+ */
+function verifyRunAsNonRoot(sc: EffectiveSecurity, podDesc: string, containerName: string): string | undefined {
+  if (sc.runAsNonRoot !== true) return undefined;
+  if (sc.runAsUser !== undefined) {
+    return sc.runAsUser === 0 ? `container's runAsUser breaks non-root policy (pod: ${JSON.stringify(podDesc)}, container: ${containerName})` : undefined;
+  }
+  return `container has runAsNonRoot and image will run as root (pod: ${JSON.stringify(podDesc)}, container: ${containerName})`;
+}
+
+/** A user of the container's /etc/passwd (the host's /etc, which every container sees). */
+interface Account {
+  name: string;
+  gid: number;
+  home: string;
+}
+
+/** The first /etc/passwd entry with this uid, as containerd and runc look the user up; undefined when none. */
+function lookupAccount(uid: number): Account | undefined {
+  for (const line of readLines('/etc/passwd')) {
+    const f = line.split(':');
+    if (f.length < 7 || Number(f[2]) !== uid || !/^\d+$/.test(f[2]!)) continue;
+    return { name: f[0]!, gid: /^\d+$/.test(f[3]!) ? Number(f[3]) : 0, home: f[5] || '/' };
+  }
+  return undefined;
+}
+
+/** The gids of /etc/group entries that list `user` as a member (containerd's WithAdditionalGIDs). */
+function memberGroups(user: string): number[] {
+  const gids: number[] = [];
+  for (const line of readLines('/etc/group')) {
+    const f = line.split(':');
+    if (f.length < 4 || f[0] === user || !/^\d+$/.test(f[2]!)) continue;
+    if (f[3]!.split(',').includes(user)) gids.push(Number(f[2]));
+  }
+  return gids;
+}
+
+function readLines(file: string): string[] {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+  } catch {
+    return [];
+  }
 }
 
 function isSymlink(p: string): boolean {
@@ -1615,7 +1758,7 @@ class Prober {
     if (!pid) return { ok: false, errored: true, output: 'rpc error: code = NotFound desc = failed to exec in container: container is in CONTAINER_EXITED state' };
     const env = new Map(this.instance.env);
     const argv = command.map((c) => expandVars(c, (n) => env.get(n)));
-    const child = spawnInContainer(pid, this.instance.env, this.instance.workingDir, argv);
+    const child = spawnInContainer(pid, this.instance.user, this.instance.env, this.instance.workingDir, argv);
     this.worker.kubelet.execChildren.add(child);
     child.stdin?.end();
     let output = '';

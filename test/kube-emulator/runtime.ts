@@ -12,6 +12,15 @@
 // - The container's command is PID 1 of its own PID namespace: when it dies the kernel kills every
 //   process left in the container (exec sessions included), so nothing is left behind. `setpriv
 //   --pdeathsig KILL` and `unshare --kill-child` make the whole container die if the Node process dies.
+//
+// Users: every mount is made as root; then, inside the chroot and after changing into the working
+// directory (runc does both as root), `setpriv` switches to the container's user, group and supplementary
+// groups, as runc does before it execs the command. The command, exec sessions and exec probes all run
+// with those credentials, so a non-root container gets EACCES where a real one would. A root container
+// goes through setpriv too: its supplementary groups are the pod's, not the emulator's. Changing the
+// credentials clears the parent-death signal, so the container's `setpriv` sets it again (KILL): PID 1
+// still dies with `unshare`. Capabilities are not reduced to a container runtime's default set: a root
+// container keeps root's.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync, type WriteStream } from 'node:fs';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
@@ -37,6 +46,32 @@ export interface ContainerMount {
   readOnly: boolean;
 }
 
+/** Who a container's processes run as (the OCI spec's process.user), and whether they may gain privileges. */
+export interface ContainerUser {
+  uid: number;
+  gid: number;
+  /** Supplementary groups, as setgroups(2) gets them (containerd puts the primary group first). */
+  groups: number[];
+  /** no_new_privs: securityContext.allowPrivilegeEscalation false. */
+  noNewPrivs: boolean;
+}
+
+/** The `setpriv` argv that switches to `user` and execs what follows (setgroups, then setgid, then setuid). */
+export function setprivArgv(user: ContainerUser, pdeathsig: boolean): string[] {
+  for (const id of [user.uid, user.gid, ...user.groups]) {
+    if (!Number.isInteger(id) || id < 0 || id > 0xfffffffe) throw new Error(`invalid user or group id ${id}`);
+  }
+  return [
+    'setpriv',
+    `--reuid=${user.uid}`,
+    `--regid=${user.gid}`,
+    user.groups.length > 0 ? `--groups=${user.groups.join(',')}` : '--clear-groups',
+    ...(user.noNewPrivs ? ['--no-new-privs'] : []),
+    ...(pdeathsig ? ['--pdeathsig', 'KILL'] : []),
+    '--',
+  ];
+}
+
 /** Everything needed to start one container instance. */
 export interface ContainerLaunch {
   /** containerd-style 64-hex id (also names its files). */
@@ -49,6 +84,8 @@ export interface ContainerLaunch {
   argv: string[];
   env: Array<[string, string]>;
   workingDir: string;
+  /** The credentials the command runs with. */
+  user: ContainerUser;
   mounts: ContainerMount[];
   logPath: string;
   /** Keep stdin open as a pipe (container.stdin); otherwise /dev/null. */
@@ -153,20 +190,28 @@ function setupScript(launch: ContainerLaunch): string {
     `hostname ${shellQuote(launch.hostname)} || fail 'cannot set the hostname'`,
     `target ${shellQuote(launch.workingDir)}`,
   );
-  // Inside the chroot: check the executable (so a missing one is a start error as with runc), tell
-  // the runtime the container started, close fd 3, and exec the command as PID 1.
-  const wrapper = [
+  // Inside the chroot, as root: change into the working directory (runc does it before it drops
+  // privileges), then switch to the container's user. As that user: check the executable (so a missing
+  // or unusable one is a start error as with runc), tell the runtime the container started, close fd 3,
+  // and exec the command as PID 1.
+  const asRoot = [
     'wd=$1; shift',
     `cd -- "$wd" 2>/dev/null || { printf 'chdir to cwd ("%s") set in config.json failed: no such file or directory\\n' "$wd" >&3; exit 125; }`,
+    'exec "$@"',
+  ].join('\n');
+  const asUser = [
     `case $1 in */*) { [ -f "$1" ] && [ -x "$1" ]; } || { printf 'exec: "%s": stat %s: no such file or directory\\n' "$1" "$1" >&3; exit 125; } ;;`,
     `*) command -v -- "$1" >/dev/null 2>&1 || { printf 'exec: "%s": executable file not found in $PATH\\n' "$1" >&3; exit 125; } ;; esac`,
     `printf 'started\\n' >&3`,
     'exec 3>&-',
     'exec "$@"',
   ].join('\n');
+  const setpriv = setprivArgv(launch.user, true).map(shellQuote).join(' ');
   const envArgs = launch.env.map(([k, v]) => shellQuote(`${k}=${v}`)).join(' ');
   const argv = launch.argv.map(shellQuote).join(' ');
-  lines.push(`exec chroot "$R" env -i ${envArgs} /bin/sh -c ${shellQuote(wrapper)} sh ${shellQuote(launch.workingDir)} ${argv} 1>&4 2>&5 4>&- 5>&-`);
+  lines.push(
+    `exec chroot "$R" /bin/sh -c ${shellQuote(asRoot)} sh ${shellQuote(launch.workingDir)} ${setpriv} env -i ${envArgs} /bin/sh -c ${shellQuote(asUser)} sh ${argv} 1>&4 2>&5 4>&- 5>&-`,
+  );
   return lines.join('\n') + '\n';
 }
 
@@ -391,11 +436,11 @@ export class ContainerProcess {
   }
 }
 
-/** An exec session's process, running inside a container's namespaces and root. */
-export function spawnInContainer(initPid: number, env: Array<[string, string]>, workingDir: string, argv: string[]): ChildProcess {
-  const wrapper = [
-    'wd=$1; shift',
-    'cd -- "$wd" 2>/dev/null || cd /',
+/** An exec session's (or exec probe's) process, inside a container's namespaces and root, as the container's user. */
+export function spawnInContainer(initPid: number, user: ContainerUser, env: Array<[string, string]>, workingDir: string, argv: string[]): ChildProcess {
+  // As root: into the working directory (as runc exec does before it drops privileges), then setpriv.
+  const asRoot = ['wd=$1; shift', 'cd -- "$wd" 2>/dev/null || cd /', 'exec "$@"'].join('\n');
+  const asUser = [
     `case $1 in */*) { [ -f "$1" ] && [ -x "$1" ]; } || { printf 'exec: "%s": stat %s: no such file or directory\\n' "$1" "$1" >&3; exit 126; } ;;`,
     `*) command -v -- "$1" >/dev/null 2>&1 || { printf 'exec: "%s": executable file not found in $PATH\\n' "$1" >&3; exit 126; } ;; esac`,
     `printf 'started\\n' >&3`,
@@ -407,7 +452,12 @@ export function spawnInContainer(initPid: number, env: Array<[string, string]>, 
     // --wdns=/ (not -w): as runc exec, the session starts in the container's configured working directory
     // (the wrapper cds there from the container's /), never in PID 1's current one, which may since have
     // been removed (a stale handle on FUSE).
-    ['-t', String(initPid), '-m', '-u', '-p', '-r', '--wdns=/', '--', 'env', '-i', ...env.map(([k, v]) => `${k}=${v}`), '/bin/sh', '-c', wrapper, 'sh', workingDir, ...argv],
+    [
+      '-t', String(initPid), '-m', '-u', '-p', '-r', '--wdns=/', '--',
+      '/bin/sh', '-c', asRoot, 'sh', workingDir,
+      ...setprivArgv(user, false),
+      'env', '-i', ...env.map(([k, v]) => `${k}=${v}`), '/bin/sh', '-c', asUser, 'sh', ...argv,
+    ],
     { stdio: ['pipe', 'pipe', 'pipe', 'pipe'], env: helperEnv },
   );
   liveChildren.add(child);

@@ -21,8 +21,18 @@
 // - a pod that uses a claim blocks the claim's deletion while it is not Succeeded/Failed, scheduled or not;
 // - configMap, secret, projected and downwardAPI volumes are empty per-pod directories (the emulator serves
 //   no ConfigMaps or Secrets); emptyDir with medium Memory is a plain directory.
-import { chmod, mkdir, readFile, readdir, realpath, rm, rmdir, stat, open } from 'node:fs/promises';
+//
+// fsGroup (pod.spec.securityContext.fsGroup, fsGroupChangePolicy): applied as the kubelet's
+// SetVolumeOwnership does (group set to fsGroup, g+rw, g+x and setgid on directories, recursively; with
+// OnRootMismatch skipped when the root already fits) to the volume types whose plugin does it: emptyDir,
+// configMap, secret, projected, downwardAPI (read-only: g+r) and the emulator provisioner's volumes, which
+// stand for a CSI driver with fsGroupPolicy File (not when the claim is mounted read-only). Never to
+// hostPath or local volumes, nor to GlusterFS ones (the in-tree plugin leaves a mount's root as the Gluster
+// volume has it: storage.owner-uid/storage.owner-gid). A PV's `pv.beta.kubernetes.io/gid` annotation
+// becomes a supplementary group of the pod's containers.
+import { chmod, chown, lstat, mkdir, readFile, readdir, realpath, rm, rmdir, stat, open } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { execa } from 'execa';
 import type { EmulatorContext, HostVolume, VolumePort } from './context.js';
@@ -357,6 +367,7 @@ export class VolumeManager implements VolumePort {
     if (volume['hostPath']) {
       const path: string = volume['hostPath'].path;
       await checkHostPathType(name, path, volume['hostPath'].type);
+      // The hostPath plugin does no ownership management: fsGroup leaves it alone.
       return { hostPath: path, readOnly: false };
     }
     if (volume['glusterfs']) {
@@ -378,6 +389,8 @@ export class VolumeManager implements VolumePort {
         await chmod(dir, 0o777);
         createdDirs.push(dir);
       }
+      // These plugins pass no fsGroupChangePolicy: always the whole tree (the atomic writer's are read-only).
+      await this.applyFsGroup(pod, dir, readOnly, true);
       return { hostPath: dir, readOnly };
     }
     const kinds = Object.keys(volume).filter((k) => k !== 'name');
@@ -385,10 +398,21 @@ export class VolumeManager implements VolumePort {
   }
 
   private async setUpPersistentVolume(pod: KubeObject, podKey: string, pv: KubeObject, claimReadOnly: boolean, held: Set<string>): Promise<HostVolume> {
+    const hostVolume = await this.setUpPersistentVolumeSource(pod, podKey, pv, claimReadOnly, held);
+    const gid = volumeGid(pv);
+    return gid === undefined ? hostVolume : { ...hostVolume, supplementalGroups: [gid] };
+  }
+
+  private async setUpPersistentVolumeSource(pod: KubeObject, podKey: string, pv: KubeObject, claimReadOnly: boolean, held: Set<string>): Promise<HostVolume> {
     const name = pv.metadata.name!;
     const spec = pv['spec'] ?? {};
     if (spec.hostPath) {
       await checkHostPathType(name, spec.hostPath.path, spec.hostPath.type);
+      // The emulator provisioner's volumes are hostPath PVs standing for a CSI driver with fsGroupPolicy
+      // File: the kubelet applies fsGroup to them unless mounted read-only. A hand-made hostPath PV: never.
+      if (pv.metadata.annotations?.[storageAnnotations.provisionedBy] === hostpathProvisioner && !claimReadOnly) {
+        await this.applyFsGroup(pod, spec.hostPath.path, false, false);
+      }
       return { hostPath: spec.hostPath.path, readOnly: claimReadOnly };
     }
     if (spec.local) {
@@ -398,11 +422,24 @@ export class VolumeManager implements VolumePort {
       return { hostPath: path, readOnly: claimReadOnly };
     }
     if (spec.glusterfs) {
+      // The in-tree glusterfs plugin does no ownership management: the mount's root is as the Gluster volume has it.
       const dir = await this.mountGluster(pod, podKey, name, name, spec.glusterfs, held);
       return { hostPath: dir, readOnly: claimReadOnly || Boolean(spec.glusterfs.readOnly) };
     }
     const kinds = Object.keys(spec).filter((k) => !['capacity', 'accessModes', 'claimRef', 'persistentVolumeReclaimPolicy', 'storageClassName', 'mountOptions', 'volumeMode', 'nodeAffinity', 'volumeAttributesClassName'].includes(k));
     throw mountError(`MountVolume.SetUp failed for volume "${name}" : the Kubernetes API emulator does not implement persistent volume source ${kinds.join(', ') || '(none)'}`);
+  }
+
+  /**
+   * The kubelet's SetVolumeOwnership for the pod's fsGroup: nothing without one; `ignorePolicy` for the
+   * plugins that pass no fsGroupChangePolicy. Errors on single files are logged and skipped, as the
+   * kubelet does.
+   */
+  private async applyFsGroup(pod: KubeObject, dir: string, readOnly: boolean, ignorePolicy: boolean): Promise<void> {
+    const podSc = (pod['spec']?.securityContext ?? {}) as { fsGroup?: unknown; fsGroupChangePolicy?: unknown };
+    if (typeof podSc.fsGroup !== 'number') return;
+    const policy = ignorePolicy ? undefined : podSc.fsGroupChangePolicy;
+    await setVolumeOwnership(dir, podSc.fsGroup, readOnly, policy === 'OnRootMismatch', (line) => this.ctx.log(`volumes: ${line}`));
   }
 
   /**
@@ -759,8 +796,10 @@ export class VolumeManager implements VolumePort {
     if (request === undefined) return fail('claim does not request any storage (spec.resources.requests.storage)');
     this.event(claim, 'Normal', 'Provisioning', `External provisioner is provisioning volume for claim "${namespace}/${claim.metadata.name}"`, this.provisionerIdentity);
     const dir = join(await this.root(), dirs.provisioned, pvName);
-    await mkdir(dir, { recursive: true, mode: 0o777 });
-    await chmod(dir, 0o777);
+    // A new volume's root is root's, 0755, as a fresh filesystem's (or csi-driver-host-path's directory under
+    // its umask): only a pod's fsGroup, applied by the kubelet at mount time, opens it to a non-root user.
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    await chmod(dir, 0o755);
     const at = now();
     const pv: KubeObject = {
       apiVersion: 'v1',
@@ -1132,6 +1171,61 @@ function schedulingError(reason: string, unresolvable = true): VolumeSetupError 
 
 function mountError(message: string): VolumeSetupError {
   return new VolumeSetupError(message, 'FailedMount', message);
+}
+
+/** A PV's `pv.beta.kubernetes.io/gid` annotation as a group id, as the kubelet's volume manager parses it. */
+function volumeGid(pv: KubeObject): number | undefined {
+  const value = pv.metadata.annotations?.['pv.beta.kubernetes.io/gid'];
+  if (value === undefined || !/^\+?\d+$/.test(value)) return undefined;
+  const gid = Number(value);
+  return Number.isSafeInteger(gid) ? gid : undefined;
+}
+
+const rwMask = 0o660;
+const roMask = 0o440;
+const execMask = 0o110;
+const setgidBit = 0o2000;
+
+/**
+ * pkg/volume/volume_linux.go SetVolumeOwnership: every file and directory below `dir` (symbolic links
+ * skipped and not followed, children before their directory) gets group `fsGroup` and g+rw (g+r when
+ * read-only); directories also g+x and setgid, so that what is made there later is the group's too.
+ * `onRootMismatch` skips it all when the root already has that group, those bits and setgid.
+ */
+export async function setVolumeOwnership(dir: string, fsGroup: number, readOnly: boolean, onRootMismatch: boolean, log: (line: string) => void): Promise<void> {
+  const mask = readOnly ? roMask : rwMask;
+  if (onRootMismatch) {
+    const root = await stat(dir).catch(() => undefined);
+    const perms = mask | execMask;
+    if (root && root.gid === fsGroup && root.isDirectory() && (root.mode & perms) === perms && (root.mode & setgidBit) !== 0) return;
+  }
+  const change = async (path: string, info: Stats): Promise<void> => {
+    if (info.isSymbolicLink()) return;
+    try {
+      await chown(path, info.uid, fsGroup);
+    } catch (err) {
+      log(`chown failed on ${path}: ${messageOf(err)}`);
+    }
+    // Read before the chown, which clears setuid/setgid on files: the old bits are put back with the new ones.
+    const bits = mask | (info.isDirectory() ? setgidBit | execMask : 0);
+    try {
+      await chmod(path, (info.mode & 0o7777) | bits);
+    } catch (err) {
+      log(`chmod failed on ${path}: ${messageOf(err)}`);
+    }
+  };
+  const walk = async (path: string, info: Stats): Promise<void> => {
+    if (info.isDirectory()) {
+      for (const name of await readdir(path)) {
+        const child = join(path, name);
+        const childInfo = await lstat(child).catch(() => undefined);
+        if (childInfo) await walk(child, childInfo);
+      }
+    }
+    await change(path, info);
+  };
+  const rootInfo = await lstat(dir).catch(() => undefined);
+  if (rootInfo) await walk(dir, rootInfo);
 }
 
 /** The kubelet's hostPath type checks, with its messages. */
