@@ -149,6 +149,25 @@ describe('real kubectl against the emulator', () => {
     expect(envChange.stderr).toContain('The Pod "web" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`');
   });
 
+  test('apply twice: the second apply\'s strategic merge patch merges Service ports by port and deletes the dropped one', async () => {
+    const service = (ports: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports:\n${ports}`;
+    await writeFile(join(dir, 'svc.yaml'), service('  - {name: http, port: 80, targetPort: 8080}\n  - {name: admin, port: 81, targetPort: 8081}\n'));
+    expect((await kubectl('apply', '-f', 'svc.yaml')).exitCode).toBe(0);
+    await writeFile(join(dir, 'svc.yaml'), service('  - {name: admin, port: 81, targetPort: 9091}\n'));
+    const applied = await kubectl('apply', '-f', 'svc.yaml');
+    expect(applied.stderr).toBe('');
+    expect(applied.stdout).toBe('service/web configured');
+    const patch = emulator.requestLog.filter((e) => e.method === 'PATCH' && e.resource === 'services').at(-1);
+    expect(patch?.status).toBe(200);
+    const ports = JSON.parse((await kubectl('get', 'svc', 'web', '-o', 'json')).stdout).spec.ports;
+    expect(ports).toEqual([{ name: 'admin', port: 81, protocol: 'TCP', targetPort: 9091 }]);
+
+    const patched = await kubectl('patch', 'svc', 'web', '-p', '{"spec":{"ports":[{"port":82,"name":"metrics","targetPort":9092},{"port":81,"targetPort":9191}]}}');
+    expect(patched.exitCode).toBe(0);
+    const after = JSON.parse((await kubectl('get', 'svc', 'web', '-o', 'json')).stdout).spec.ports;
+    expect(after.map((p: { name: string; port: number; targetPort: number }) => [p.name, p.port, p.targetPort])).toEqual([['metrics', 82, 9092], ['admin', 81, 9191]]);
+  });
+
   test('delete pod waits until it is gone', async () => {
     const deleted = await kubectl('delete', 'pod', 'web');
     expect(deleted.exitCode).toBe(0);

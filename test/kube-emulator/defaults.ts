@@ -72,7 +72,14 @@ function defaultPod(pod: KubeObject): void {
     c.terminationMessagePath ??= '/dev/termination-log';
     c.terminationMessagePolicy ??= 'File';
     c.resources ??= {};
+    // SetDefaults_Pod: a limit without a request makes the request equal to it.
+    if (c.resources.limits) {
+      c.resources.requests ??= {};
+      for (const [name, value] of Object.entries(c.resources.limits)) c.resources.requests[name] ??= value;
+    }
     for (const p of c.ports ?? []) p.protocol ??= 'TCP';
+    // SetDefaults_ObjectFieldSelector.
+    for (const e of c.env ?? []) if (e.valueFrom?.fieldRef) e.valueFrom.fieldRef.apiVersion ??= 'v1';
     for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe]) {
       if (!probe) continue;
       probe.timeoutSeconds ??= 1;

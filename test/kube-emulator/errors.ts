@@ -35,7 +35,8 @@ export class ApiError extends Error {
       metadata: {},
       status: 'Failure',
       message: this.message,
-      reason: this.reason,
+      // An error the API server does not map to a Status (StatusReasonUnknown) has no reason.
+      ...(this.reason ? { reason: this.reason } : {}),
       ...(this.details ? { details: this.details } : {}),
       code: this.code,
     };
@@ -57,14 +58,9 @@ export function alreadyExists(resource: string, group: string, name: string): Ap
   return new ApiError(409, 'AlreadyExists', `${qualified(resource, group)} "${name}" already exists`, { name, group, kind: resource });
 }
 
-/** 409 Conflict on a stale resourceVersion. */
-export function conflict(resource: string, group: string, name: string): ApiError {
-  return new ApiError(
-    409,
-    'Conflict',
-    `Operation cannot be fulfilled on ${qualified(resource, group)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
-    { name, group, kind: resource },
-  );
+/** 409 Conflict on a stale resourceVersion, or with another reason (`detail`) as NewConflict words it. */
+export function conflict(resource: string, group: string, name: string, detail = 'the object has been modified; please apply your changes to the latest version and try again'): ApiError {
+  return new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(resource, group)} "${name}": ${detail}`, { name, group, kind: resource });
 }
 
 /** 422 Invalid with field causes: `Pod "x" is invalid: [spec.containers[0].image: Required value, …]`. */
@@ -84,9 +80,9 @@ export function badRequest(message: string): ApiError {
   return new ApiError(400, 'BadRequest', message);
 }
 
-/** 405 MethodNotAllowed. */
+/** 405 MethodNotAllowed, as the API server answers a verb the resource does not serve. */
 export function methodNotAllowed(): ApiError {
-  return new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+  return new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {});
 }
 
 /** 410 Expired: a watch or continue token from before the retained history. */

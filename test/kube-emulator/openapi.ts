@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import * as models from '@kubernetes/client-node';
 import { badRequest } from './errors.js';
+import { patchMeta } from './patch.js';
 import { apiVersionOf, resourceTypes, type ResourceType } from './resources.js';
 import type { KubeObject } from './store.js';
 
@@ -107,6 +108,10 @@ function groupVersionDoc(gv: string): Record<string, unknown> {
     schemas[model] = { type: 'object', properties };
     for (const a of attrs) {
       properties[a.baseName] = schemaOf(a, addSchema);
+      // The patch tags kubectl reads to build strategic merge patches (as the API server publishes them).
+      const tags = patchMeta[model.replace(/^V1/, '')]?.[a.baseName];
+      if (tags?.strategy) (properties[a.baseName] as Record<string, unknown>)['x-kubernetes-patch-strategy'] = tags.strategy;
+      if (tags?.mergeKey) (properties[a.baseName] as Record<string, unknown>)['x-kubernetes-patch-merge-key'] = tags.mergeKey;
     }
   };
   const paths: Record<string, unknown> = {};

@@ -4,7 +4,7 @@ import { createServer as createHttpServer, request as httpRequest, type Incoming
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { ApiError, badRequest, conflict, forbidden, methodNotAllowed, notFound } from './errors.js';
+import { alreadyExists, ApiError, badRequest, conflict, forbidden, methodNotAllowed, notFound } from './errors.js';
 import { applyDefaults } from './defaults.js';
 import type { EmulatorContext, KubeletPort } from './context.js';
 import { checkFields, OpenApiV3 } from './openapi.js';
@@ -14,7 +14,7 @@ import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import { clone, type KubeObject, type ListOptions } from './store.js';
 import { toTable, wantsTable } from './tables.js';
 import type { ServerTls } from './tls.js';
-import { validateCreate, validateUpdate } from './validation.js';
+import { admitUpdate, dropDisabledFields, validateCreate, validateUpdate } from './validation.js';
 import { admit } from './volumes.js';
 
 /** One served request, for tests and benchmarks that count round trips. */
@@ -233,6 +233,8 @@ export class ApiServer {
     let verb = verbs[method] ?? '';
     if (subresource === 'exec' || subresource === 'proxy' || subresource === 'attach' || subresource === 'portforward') verb = 'connect';
     if (!verb) throw methodNotAllowed();
+    // A verb the resource does not serve (DELETE on the namespaces collection, POST to a named object) has no route.
+    if (!subresource && (!type.verbs.includes(verb) || (verb === 'create' && name !== undefined))) throw methodNotAllowed();
     const route: Route = { type, verb };
     if (namespace !== undefined) route.namespace = namespace;
     if (name !== undefined) route.name = name;
@@ -261,7 +263,7 @@ export class ApiServer {
         if (page.continue) meta['continue'] = page.continue;
         if (page.remainingItemCount !== undefined) meta['remainingItemCount'] = page.remainingItemCount;
         if (wantsTable(accept)) return sendJson(res, 200, toTable(type, page.items, meta, q.get('includeObject') ?? 'Metadata'));
-        return sendJson(res, 200, { kind: type.listKind, apiVersion: apiVersionOf(type), metadata: meta, items: page.items });
+        return sendJson(res, 200, { kind: type.listKind, apiVersion: apiVersionOf(type), metadata: meta, items: page.items.map(listItem) });
       }
       case 'watch':
         return this.serveWatch(route, q, req, res);
@@ -273,8 +275,8 @@ export class ApiServer {
         if (!route.name) throw methodNotAllowed();
         const body = await readJson(req);
         const current = this.ctx.store.mustGet(type, route.namespace, route.name);
-        const patched = applyPatch(current, req.headers['content-type'] ?? '', body);
-        return this.update(route, patched, q, res);
+        const patched = applyPatch(type.kind, current, req.headers['content-type'] ?? '', body);
+        return this.update(route, patched, q, res, { patch: true });
       }
       case 'delete':
         return this.remove(route, await readJsonOptional(req), q, res);
@@ -282,7 +284,7 @@ export class ApiServer {
         const page = this.ctx.store.list(type, this.listOptions(type, route, q));
         const options = deleteOptions(await readJsonOptional(req), q);
         const deleted = page.items.map((o) => this.deleteOne(type, o.metadata.namespace, o.metadata.name!, options));
-        return sendJson(res, 200, { kind: type.listKind, apiVersion: apiVersionOf(type), metadata: { resourceVersion: this.ctx.store.currentRevision }, items: deleted });
+        return sendJson(res, 200, { kind: type.listKind, apiVersion: apiVersionOf(type), metadata: { resourceVersion: this.ctx.store.currentRevision }, items: deleted.map(listItem) });
       }
       default:
         throw methodNotAllowed();
@@ -319,22 +321,42 @@ export class ApiServer {
         throw forbidden(`${type.plural} "${obj.metadata.name ?? ''}" is forbidden: unable to create new content in namespace ${route.namespace} because it is being terminated`, { name: obj.metadata.name, kind: type.plural });
       }
     } else delete obj.metadata.namespace;
-    for (const f of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation', 'selfLink'] as const) delete obj.metadata[f];
+    // The resourceVersion stays for the storage layer to refuse; the other system fields are the server's.
+    for (const f of ['uid', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation', 'selfLink'] as const) delete obj.metadata[f];
+    // The name is generated before validation, so a generated name is validated like any other.
+    if (!obj.metadata.name && obj.metadata.generateName) obj.metadata.name = generateName(obj.metadata.generateName);
     const warnings = checkFields(type, obj, q.get('fieldValidation'));
     warn(res, warnings);
+    dropDisabledFields(type, obj);
     applyDefaults(type, obj, () => this.allocateServiceIp());
     // Admission: storage-object-in-use protection and DefaultStorageClass.
     admit(this.ctx.store, type, obj);
     validateCreate(type, obj);
+    const existing = this.ctx.store.get(type, obj.metadata.namespace, obj.metadata.name!);
+    const exists = (): ApiError => {
+      const err = alreadyExists(type.plural, type.group, obj.metadata.name!);
+      return existing?.metadata.deletionTimestamp ? new ApiError(err.code, err.reason, `object is being deleted: ${err.message}`, err.details) : err;
+    };
     if (isDryRun(q)) {
+      // A dry run reads the key instead of writing it: an existing object is still a 409.
+      if (existing) throw exists();
       obj.metadata.uid = crypto.randomUUID();
       obj.metadata.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      delete obj.metadata.resourceVersion;
       return sendJson(res, 201, obj);
     }
+    // etcd3's Create refuses a set resourceVersion (a plain error: 500 with no reason); "0" and values that do
+    // not parse as an unsigned integer pass, as the API server's versioner reads them.
+    const rv = obj.metadata.resourceVersion;
+    if (typeof rv === 'string' && /^\d+$/.test(rv) && BigInt(rv) !== 0n && BigInt(rv) < 2n ** 64n) {
+      throw new ApiError(500, '', 'resourceVersion should not be set on objects to be created');
+    }
+    delete obj.metadata.resourceVersion;
+    if (existing) throw exists();
     sendJson(res, 201, this.ctx.store.create(type, obj));
   }
 
-  private update(route: Route, body: unknown, q: URLSearchParams, res: ServerResponse): void {
+  private update(route: Route, body: unknown, q: URLSearchParams, res: ServerResponse, how: { patch?: boolean } = {}): void {
     const { type } = route;
     if (!route.name) throw methodNotAllowed();
     const obj = asObject(body, type);
@@ -344,11 +366,32 @@ export class ApiServer {
     obj.metadata = { ...(obj.metadata ?? {}), name: route.name };
     if (type.namespaced) obj.metadata.namespace = route.namespace;
     const current = this.ctx.store.mustGet(type, route.namespace, route.name);
+    // A PUT body's uid is a precondition of the storage layer (an InvalidObj error the registry turns into a 409).
+    if (!how.patch && obj.metadata.uid && obj.metadata.uid !== current.metadata.uid) {
+      throw conflict(type.plural, type.group, route.name, `StorageError: invalid object, Code: 4, Key: ${storageKey(type, route.namespace, route.name)}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: ${obj.metadata.uid}, UID in object meta: ${current.metadata.uid}`);
+    }
     // The storage layer checks the precondition before the update is validated, so a stale write is a Conflict.
     if (obj.metadata.resourceVersion && obj.metadata.resourceVersion !== current.metadata.resourceVersion) throw conflict(type.plural, type.group, route.name);
     warn(res, checkFields(type, obj, q.get('fieldValidation')));
+    // rest.BeforeUpdate: what a client may leave out is carried over; what it changes is validated below.
+    const meta = obj.metadata;
+    meta.uid ||= current.metadata.uid;
+    if (current.metadata.creationTimestamp) meta.creationTimestamp = current.metadata.creationTimestamp;
+    if (current.metadata.deletionTimestamp) meta.deletionTimestamp = current.metadata.deletionTimestamp;
+    if (current.metadata.deletionGracePeriodSeconds !== undefined && meta.deletionGracePeriodSeconds === undefined) {
+      meta.deletionGracePeriodSeconds = current.metadata.deletionGracePeriodSeconds;
+    }
+    if (current.metadata.generation !== undefined) meta.generation = current.metadata.generation;
+    else delete meta.generation;
     const subresource = route.subresource === 'status' ? ('status' as const) : undefined;
+    if (!subresource) {
+      // The main resource's update keeps the stored status (PrepareForUpdate).
+      if ('status' in current) obj['status'] = structuredClone(current['status']);
+      else delete obj['status'];
+      dropDisabledFields(type, obj, current);
+    }
     validateUpdate(type, obj, current, subresource);
+    admitUpdate(this.ctx.store, type, obj, current, subresource);
     if (isDryRun(q)) return sendJson(res, 200, obj);
     const options = subresource ? { subresource } : {};
     sendJson(res, 200, this.ctx.store.update(type, obj, options));
@@ -357,8 +400,19 @@ export class ApiServer {
   private remove(route: Route, body: Record<string, any> | undefined, q: URLSearchParams, res: ServerResponse): void {
     const { type } = route;
     if (route.subresource) throw methodNotAllowed();
-    if (isDryRun(q) || body?.['dryRun']?.includes?.('All')) return sendJson(res, 200, this.ctx.store.mustGet(type, route.namespace, route.name!));
-    sendJson(res, 200, this.deleteOne(type, route.namespace, route.name!, deleteOptions(body, q)));
+    const options = deleteOptions(body, q);
+    if (isDryRun(q) || body?.['dryRun']?.includes?.('All')) {
+      // A dry run still checks the preconditions against the stored object.
+      const current = this.ctx.store.mustGet(type, route.namespace, route.name!);
+      if (options.uid && options.uid !== current.metadata.uid) {
+        throw conflict(type.kind, type.group, route.name!, `the UID in the precondition (${options.uid}) does not match the UID in record (${current.metadata.uid}). The object might have been deleted and then recreated`);
+      }
+      if (options.resourceVersion && options.resourceVersion !== current.metadata.resourceVersion) {
+        throw conflict(type.kind, type.group, route.name!, `the ResourceVersion in the precondition (${options.resourceVersion}) does not match the ResourceVersion in record (${current.metadata.resourceVersion}). The object might have been modified`);
+      }
+      return sendJson(res, 200, current);
+    }
+    sendJson(res, 200, this.deleteOne(type, route.namespace, route.name!, options));
   }
 
   private deleteOne(type: ResourceType, namespace: string | undefined, name: string, options: DeleteOptions): KubeObject {
@@ -376,23 +430,31 @@ export class ApiServer {
       o.metadata.deletionGracePeriodSeconds = 0;
       o['status'] = { ...(o['status'] ?? {}), phase: 'Terminating' };
     })!;
-    // The namespace controller: delete the contents, then the namespace once nothing is left.
+    // The namespace controller: delete the contents, then the namespace once nothing is left. It runs in a
+    // timer, so a failure is logged and retried, as the controller requeues, instead of escaping the process.
     const sweep = (): void => {
       let remaining = 0;
-      for (const t of resourceTypes.filter((r) => r.namespaced)) {
-        for (const o of this.ctx.store.list(t, { namespace: name }).items) {
-          remaining++;
-          if (!o.metadata.deletionTimestamp) {
-            try {
-              this.ctx.store.delete(t, name, o.metadata.name!);
-            } catch (err) {
-              if (!(err instanceof ApiError && err.code === 404)) throw err;
+      try {
+        for (const t of resourceTypes.filter((r) => r.namespaced)) {
+          for (const o of this.ctx.store.list(t, { namespace: name }).items) {
+            remaining++;
+            if (!o.metadata.deletionTimestamp) {
+              try {
+                this.ctx.store.delete(t, name, o.metadata.name!);
+              } catch (err) {
+                if (!(err instanceof ApiError && err.code === 404)) throw err;
+              }
             }
           }
         }
+        if (remaining === 0) {
+          this.ctx.store.remove(nsType, undefined, name);
+          return;
+        }
+      } catch (err) {
+        this.ctx.log(`namespace controller: deleting the contents of namespace ${name} failed, will retry: ${(err as Error).stack ?? String(err)}`);
       }
-      if (remaining === 0) this.ctx.store.remove(nsType, undefined, name);
-      else setTimeout(sweep, 200).unref();
+      setTimeout(sweep, 200).unref();
     };
     setImmediate(sweep);
     return marked;
@@ -406,18 +468,24 @@ export class ApiServer {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked', 'cache-control': 'no-cache, private' });
     res.flushHeaders();
     let stop = (): void => undefined;
-    const end = (): void => {
+    let timer: NodeJS.Timeout | undefined;
+    let bookmarks: NodeJS.Timeout | undefined;
+    let ended = false;
+    // Ends the stream once, whichever comes first: timeout, a dropped watch, the client going away, an error.
+    const end = (how: 'end' | 'destroy' = 'end'): void => {
+      if (ended) return;
+      ended = true;
       stop();
       untrack();
       clearTimeout(timer);
       clearInterval(bookmarks);
-      if (!res.writableEnded) res.end();
+      if (how === 'destroy') res.destroy();
+      else if (!res.writableEnded) res.end();
     };
-    const untrack = this.ctx.faults.trackWatch(() => {
-      stop();
-      res.destroy();
-    });
+    const untrack = this.ctx.faults.trackWatch(() => end('destroy'));
+    res.on('close', () => end());
     const send = (event: { type: string; object: KubeObject }): void => {
+      if (ended) return;
       const object = table && event.type !== 'ERROR' && event.type !== 'BOOKMARK' ? toTable(type, [event.object], { resourceVersion: event.object.metadata.resourceVersion }, includeObject) : event.object;
       res.write(JSON.stringify({ type: event.type, object }) + '\n');
     };
@@ -430,16 +498,18 @@ export class ApiServer {
         end();
         return;
       }
+      end();
       throw err;
     }
     const timeoutSeconds = Number(q.get('timeoutSeconds') ?? 1800);
-    const timer = setTimeout(end, timeoutSeconds * 1000);
-    const bookmarks = setInterval(() => {
+    timer = setTimeout(() => end(), timeoutSeconds * 1000);
+    timer.unref();
+    bookmarks = setInterval(() => {
       if (q.get('allowWatchBookmarks') === 'true') {
         send({ type: 'BOOKMARK', object: { kind: type.kind, apiVersion: apiVersionOf(type), metadata: { resourceVersion: this.ctx.store.currentRevision } } });
       }
     }, 5_000);
-    req.on('close', end);
+    bookmarks.unref();
   }
 
   private async serveLog(route: Route, q: URLSearchParams, res: ServerResponse): Promise<void> {
@@ -477,19 +547,35 @@ export class ApiServer {
     const search = new URLSearchParams(url.searchParams);
     const query = search.toString();
     await new Promise<void>((resolve) => {
+      let settled = false;
+      const done = (): void => {
+        if (settled) return;
+        settled = true;
+        resolve();
+      };
       const upstream = httpRequest({ host: ip, port: Number(port), method: req.method, path: (route.rest ?? '/') + (query ? `?${query}` : ''), headers: { ...req.headers, host: `${ip}:${port}`, authorization: '' }, timeout: 30_000 }, (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);
-        up.on('end', resolve);
+        // 'close' comes whether the pod's answer ended or broke off; a broken answer must not look complete.
+        up.on('close', () => {
+          if (!up.complete) res.destroy();
+          done();
+        });
       });
       upstream.on('error', (err: NodeJS.ErrnoException) => {
+        if (res.destroyed || res.writableEnded) return done();
         const why = err.code === 'ECONNREFUSED' ? `dial tcp ${ip}:${port}: connect: connection refused` : err.message;
         const status = new ApiError(503, 'ServiceUnavailable', `error trying to reach service: ${why}`);
         if (!res.headersSent) sendJson(res, 503, status.toStatus());
-        else res.end();
-        resolve();
+        else res.destroy();
+        done();
       });
       upstream.on('timeout', () => upstream.destroy(new Error('dial tcp: i/o timeout')));
+      // The client went away: stop talking to the pod.
+      res.on('close', () => {
+        upstream.destroy();
+        done();
+      });
       req.pipe(upstream);
     });
   }
@@ -541,6 +627,27 @@ function subresourceDoc(t: ResourceType, sub: string): Record<string, unknown> {
 }
 
 type DeleteOptions = { gracePeriodSeconds?: number; uid?: string; resourceVersion?: string };
+
+/** A list item as a typed list carries it: without kind and apiVersion (the list says them). */
+function listItem(obj: KubeObject): KubeObject {
+  const { kind: _kind, apiVersion: _apiVersion, ...rest } = obj;
+  return rest as KubeObject;
+}
+
+/** SimpleNameGenerator: the prefix cut to 58 characters and five random characters from its alphabet. */
+function generateName(base: string): string {
+  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
+  let suffix = '';
+  for (let i = 0; i < 5; i++) suffix += alphabet[Math.floor(Math.random() * alphabet.length)];
+  return base.slice(0, 58) + suffix;
+}
+
+/** The object's etcd key under the API server's default /registry prefix, as storage errors name it. */
+function storageKey(type: ResourceType, namespace: string | undefined, name: string): string {
+  const prefix: Record<string, string> = { services: 'services/specs', endpoints: 'services/endpoints' };
+  const resource = prefix[type.plural] ?? type.plural;
+  return `/registry/${resource}/${type.namespaced ? `${namespace}/` : ''}${name}`;
+}
 
 /** DeleteOptions from the body (or, as clients also send them, the query). */
 function deleteOptions(body: Record<string, any> | undefined, q: URLSearchParams): DeleteOptions {

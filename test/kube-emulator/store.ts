@@ -185,19 +185,35 @@ export class ObjectStore {
   }
 
   /**
-   * Deletes an object as the API server does: immediately, or — for a pod bound to a node with a grace
-   * period, or an object with finalizers — by setting deletionTimestamp and leaving the rest to controllers.
+   * Deletes an object as the API server does (rest.BeforeDelete and the generic registry's Delete): immediately,
+   * or — for a pod bound to a node with a grace period, or an object with finalizers — by setting
+   * deletionTimestamp and leaving the rest to controllers. A negative grace period counts as 1 second; deleting
+   * a pod that is already terminating may only shorten its grace period, which moves deletionTimestamp earlier.
    */
   delete(type: ResourceType, namespace: string | undefined, name: string, options: { gracePeriodSeconds?: number; uid?: string; resourceVersion?: string } = {}): KubeObject {
     const current = this.mustGetRaw(type, namespace, name);
     if (options.uid && options.uid !== current.metadata.uid) {
-      throw new ApiError(409, 'Conflict', `Precondition failed: UID in precondition: ${options.uid}, UID in object meta: ${current.metadata.uid}`);
+      throw conflict(type.kind, type.group, name, `the UID in the precondition (${options.uid}) does not match the UID in record (${current.metadata.uid}). The object might have been deleted and then recreated`);
     }
-    if (options.resourceVersion && options.resourceVersion !== current.metadata.resourceVersion) throw conflict(type.plural, type.group, name);
-    const graceful = type.kind === 'Pod' && isRunningOnNode(current) ? (options.gracePeriodSeconds ?? current['spec']?.terminationGracePeriodSeconds ?? 30) : 0;
+    if (options.resourceVersion && options.resourceVersion !== current.metadata.resourceVersion) {
+      throw conflict(type.kind, type.group, name, `the ResourceVersion in the precondition (${options.resourceVersion}) does not match the ResourceVersion in record (${current.metadata.resourceVersion}). The object might have been modified`);
+    }
+    const requested = options.gracePeriodSeconds !== undefined && options.gracePeriodSeconds < 0 ? 1 : options.gracePeriodSeconds;
     const finalizers = current.metadata.finalizers ?? [];
+    const pendingGrace = current.metadata.deletionGracePeriodSeconds ?? 0;
+    if (type.kind === 'Pod' && current.metadata.deletionTimestamp && pendingGrace > 0) {
+      // Already terminating: only a shorter grace period changes anything.
+      if (requested === undefined || requested >= pendingGrace) return clone(current);
+      if (requested === 0 && finalizers.length === 0) return this.remove(type, namespace, name)!;
+      const next = clone(current);
+      const moved = Date.parse(current.metadata.deletionTimestamp) - pendingGrace * 1000 + requested * 1000;
+      next.metadata.deletionTimestamp = new Date(moved).toISOString().replace(/\.\d+Z$/, 'Z');
+      next.metadata.deletionGracePeriodSeconds = requested;
+      return this.commit(type, current, next);
+    }
+    const graceful = type.kind === 'Pod' && isRunningOnNode(current) ? (requested ?? current['spec']?.terminationGracePeriodSeconds ?? 0) : 0;
     if (graceful > 0 || finalizers.length > 0) {
-      if (current.metadata.deletionTimestamp && graceful >= (current.metadata.deletionGracePeriodSeconds ?? 0)) return clone(current);
+      if (current.metadata.deletionTimestamp) return clone(current);
       const next = clone(current);
       next.metadata.deletionTimestamp = new Date(Date.now() + graceful * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
       next.metadata.deletionGracePeriodSeconds = graceful;
