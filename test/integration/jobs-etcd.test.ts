@@ -124,15 +124,20 @@ describe('job registry and locks on one etcd', () => {
   });
 
   test('a second process gives up after its wait with exit 3, naming the holder', async () => {
-    const a = holderProcess(etcd.endpoints, '/t4', 'busy', 4_000, 0, 'build-long');
-    await waitUntil('A to take the lock', async () => Boolean(a.has('acquired')));
-    const started = Date.now();
-    const b = holderProcess(etcd.endpoints, '/t4', 'busy', 0, 1_000, 'build-impatient');
-    const rb = await b.proc;
-    expect(rb.exitCode).toBe(3);
-    expect(Date.now() - started).toBeLessThan(4_000);
-    expect(b.has('error')).toMatch(/^error job busy is locked by build-long \(test, pid \d+ on test-host, since .*\); waited 1s; nothing was changed$/);
-    expect((await a.proc).exitCode).toBe(0);
+    // A holds far longer than B waits, however slowly B starts on a loaded machine; A is killed afterwards.
+    const a = holderProcess(etcd.endpoints, '/t4', 'busy', 120_000, 0, 'build-long');
+    try {
+      await waitUntil('A to take the lock', async () => Boolean(a.has('acquired')));
+      const b = holderProcess(etcd.endpoints, '/t4', 'busy', 0, 1_000, 'build-impatient');
+      const rb = await b.proc;
+      expect(rb.exitCode).toBe(3);
+      expect(b.has('error')).toMatch(/^error job busy is locked by build-long \(test, pid \d+ on test-host, since .*\); waited 1s; nothing was changed$/);
+      // B gave up while A still held the lock: A has not written yet.
+      expect(a.has('wrote')).toBeUndefined();
+    } finally {
+      a.proc.kill('SIGKILL');
+      await a.proc;
+    }
   });
 
   test('a holder SIGKILLed mid-work frees the lock within TTL + 5 s, and the next run proceeds', async () => {
@@ -195,7 +200,7 @@ describe('job registry and locks on one etcd', () => {
       const err = await waiting;
       expect(err.code).toBe('ABORTED');
       expect(err.message).toBe('stopped while waiting for the lock of job abort-wait; nothing was changed');
-      expect(Date.now() - abortedAt).toBeLessThan(2_000);
+      expect(Date.now() - abortedAt).toBeLessThan(10_000); // not the 60 s it would wait
       // The lock is still the first holder's.
       expect(JSON.parse((await port.get(first.fence.key))!.value.toString()).id).toBe('build-first');
       await first.release();
