@@ -513,7 +513,8 @@ class Change {
       // what this run made) and says why; the pod's last words go into the reason's hint on the console.
       const status: JobStatus = { ...this.current().status, phase: 'failed', reason: `${err.message} (step ${this.run.currentStep})`, updatedAt: timestamp(this.ctx.clock) };
       await this.write('record-failed', { ...this.current(), status }, undefined, () => `recorded job ${this.names.name} as failed; the next deploy provisions it again`);
-      return this.finish(kind, plan, 'failed', target, null, err);
+      const shown = new GkubeError(err.code, err.message, { hint: err.hint ? `${err.hint}\n${diagnostics}` : diagnostics, cause: err });
+      return this.finish(kind, plan, 'failed', target, null, shown);
     }
     let rolledBack: Target | null = null;
     let reason = `${err.message} (step ${this.run.currentStep})`;

@@ -136,6 +136,19 @@ describe('--dry-run', () => {
   });
 });
 
+describe('a first deploy that fails', () => {
+  test('says why, with the pod\'s last log lines and events in the hint, and records the job failed at revision 0', async () => {
+    const job = 'failing/first';
+    const r = await env.gkube(['deploy', '--timeout', '2m', '--set', 'init={"echo preparing; exit 3"}'], env.jenkinsEnv(job, 1, tagged));
+    expectExit(r, 1);
+    const stderr = String(r.stderr);
+    expect(errorLines(stderr)).toEqual([expect.stringMatching(/^error: init command "echo preparing; exit 3" exited 3 in pod default\/failing-first-[0-9a-f]{12}$/)]);
+    expect(stderr).toMatch(/^hint: its last output:\npreparing\nlast log lines of pod default\/failing-first-[0-9a-f]{12}:\n[\s\S]*\nevents:\n[\s\S]* Normal Started: /m);
+    expect((await env.record(job))?.record.status).toMatchObject({ phase: 'failed', revision: 0 });
+    expectExit(await env.gkube(['delete', job], env.jenkinsEnv(job, 2, tagged)), 0);
+  }, 120_000);
+});
+
 describe('doctor in the job\'s workspace', () => {
   const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const imageCheck = (stdout: unknown) => (JSON.parse(String(stdout)) as { checks: Array<{ name: string }> }).checks.find((c) => c.name === 'image');
