@@ -738,6 +738,20 @@ describe('the emulator kubelet', () => {
     expect(() => kubelet.podAddress(ns, 'web')).toThrow(ApiError);
   });
 
+  test('pod IPs are unique on the machine: a second kubelet never hands out an address the first holds, and a released one is free again', () => {
+    // Both start from the same place (one process): only the machine-wide claim keeps them apart.
+    const other = new Kubelet({ ...ctx, store: new ObjectStore() }, volumes, {});
+    const ours = Array.from({ length: 5 }, () => kubelet.ips.allocate());
+    const theirs = Array.from({ length: 5 }, () => other.ips.allocate());
+    expect(new Set([...ours, ...theirs]).size).toBe(10);
+    const claim = (ip: string) => join(tmpdir(), 'gkube-emulator-pod-ips', ip);
+    expect([...ours, ...theirs].every((ip) => existsSync(claim(ip)))).toBe(true);
+    for (const ip of ours) kubelet.ips.release(ip);
+    other.ips.releaseAll();
+    // Given back: the machine-wide claims are gone, so any kubelet may hand them out again.
+    expect([...ours, ...theirs].some((ip) => existsSync(claim(ip)))).toBe(false);
+  });
+
   test('stop() kills every container and leaves no process or file behind', async () => {
     const running = processesRootedIn(ctx.stateDir);
     expect(running.length).toBeGreaterThan(0);

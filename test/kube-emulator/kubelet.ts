@@ -30,10 +30,10 @@
 //   not listening is refused, which the API server reports as 503 "error trying to reach service:
 //   dial tcp IP:PORT: connect: connection refused". A pod without an IP gets 400 "address not allowed".
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
 import { chmod, mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { cpus, totalmem } from 'node:os';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, posix } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { EmulatorContext, ExecRequest, HostVolume, KubeletPort, LogRequest, VolumePort } from './context.js';
@@ -155,14 +155,22 @@ function sleep(ms: number, signal?: AbortSignal, wake?: Promise<unknown>): Promi
   });
 }
 
-/** Hands out pod IPs in 127.1.0.0/16, one per pod (Linux answers on all of 127/8, so each pod gets its own address). */
+/**
+ * Hands out pod IPs in 127.1.0.0/16, one per pod (Linux answers on all of 127/8, so each pod gets its own
+ * address). Pod IPs are unique in a cluster; here every emulator on the machine shares the loopback network,
+ * so an address is claimed machine-wide with a file named after it (created exclusively, holding the
+ * claiming process's pid): two emulators at once, such as two test workers, never give one address to two
+ * pods. A claim whose process is gone (killed) is taken over.
+ */
 class PodIPs {
   private readonly used = new Set<string>();
   private next: number;
+  private static readonly dir = join(tmpdir(), 'gkube-emulator-pod-ips');
 
   constructor() {
     // Start where another kubelet (another jest worker) is unlikely to be.
     this.next = ((process.pid * 97) % 250) * 256;
+    mkdirSync(PodIPs.dir, { recursive: true, mode: 0o755 });
   }
 
   allocate(): string {
@@ -172,7 +180,7 @@ class PodIPs {
       const y = n & 0xff;
       if (y === 0 || y === 255 || y === 1) continue;
       const ip = `127.1.${x}.${y}`;
-      if (this.used.has(ip)) continue;
+      if (this.used.has(ip) || !PodIPs.claim(ip)) continue;
       this.used.add(ip);
       this.next = n + 1;
       return ip;
@@ -181,7 +189,54 @@ class PodIPs {
   }
 
   release(ip: string | undefined): void {
-    if (ip) this.used.delete(ip);
+    if (!ip || !this.used.delete(ip)) return;
+    try {
+      unlinkSync(join(PodIPs.dir, ip));
+    } catch {
+      // Already gone: nothing to give back.
+    }
+  }
+
+  /** Every address still held (the kubelet stopping). */
+  releaseAll(): void {
+    for (const ip of [...this.used]) this.release(ip);
+  }
+
+  private static claim(ip: string): boolean {
+    const file = join(PodIPs.dir, ip);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        writeFileSync(file, String(process.pid), { flag: 'wx' });
+        return true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const holder = Number(readFileSyncOr(file));
+      if (Number.isInteger(holder) && holder > 0 && processAlive(holder)) return false;
+      try {
+        unlinkSync(file);
+      } catch {
+        // Someone else took it over first; the next attempt sees theirs.
+      }
+    }
+    return false;
+  }
+}
+
+function readFileSyncOr(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -232,6 +287,7 @@ export class Kubelet implements KubeletPort {
     for (const child of this.execChildren) if (child.pid) killTree(child.pid);
     await Promise.all([...this.workers.values()].map((w) => w.shutdown(this.options.stopGraceMs)));
     this.workers.clear();
+    this.ips.releaseAll();
     if (!(await removeTree(this.dir, this.ctx.stateDir)) && existsSync(this.dir)) {
       this.ctx.log(`kubelet: left ${this.dir} in place: something is still mounted below it`);
     }
