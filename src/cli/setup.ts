@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Context, Identity } from '../context.js';
 import { systemClock } from '../clock.js';
 import { GkubeError } from '../errors.js';
+import { isRunning } from '../process.js';
 import { redact, redactValue } from '../output/redact.js';
 import type { EtcdConnection, EtcdPort } from '../adapters/etcd.js';
 import type { KubePort } from '../adapters/kube.js';
@@ -177,14 +178,6 @@ function safeUser(): string {
   }
 }
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function firstPath(value: string | undefined): string | undefined {
   return value ? value.split(':').find(Boolean) : undefined;

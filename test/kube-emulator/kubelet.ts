@@ -45,6 +45,7 @@ import { goDuration, ImagePullError, parseImageReference, pullImage, type Pulled
 import { ContainerProcess, defaultPath, killTree, preparePodRoot, removeTree, spawnInContainer, startLine, type ContainerExit, type ContainerMount, type ContainerUser } from './runtime.js';
 import { errorStatus, internalErrorStatus, sendStatusAndClose, serveExec } from './exec.js';
 import { parseQuantity } from './volumes.js';
+import { isRunning } from '../../src/process.js';
 
 const podsType = findType('', 'pods')!;
 const pvcType = findType('', 'persistentvolumeclaims')!;
@@ -212,7 +213,7 @@ class PodIPs {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       const holder = Number(readFileSyncOr(file));
-      if (Number.isInteger(holder) && holder > 0 && processAlive(holder)) return false;
+      if (Number.isInteger(holder) && holder > 0 && isRunning(holder)) return false;
       try {
         unlinkSync(file);
       } catch {
@@ -228,15 +229,6 @@ function readFileSyncOr(file: string): string {
     return readFileSync(file, 'utf8');
   } catch {
     return '';
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
