@@ -219,15 +219,11 @@ class CliGlusterPort implements GlusterPort {
   ) {}
 
   async peers(): Promise<GlusterPeer[]> {
-    const op = query(['pool', 'list']);
-    const answer = this.expectOk(op, await this.answer(op));
-    return this.parsed(op, () => parsePeers(answer));
+    return this.ask(['pool', 'list'], parsePeers);
   }
 
   async volumeNames(): Promise<string[]> {
-    const op = query(['volume', 'list']);
-    const answer = this.expectOk(op, await this.answer(op));
-    return this.parsed(op, () => parseVolumeNames(answer));
+    return this.ask(['volume', 'list'], parseVolumeNames);
   }
 
   async volumeInfo(name: string): Promise<GlusterVolumeInfo | undefined> {
@@ -243,9 +239,7 @@ class CliGlusterPort implements GlusterPort {
   }
 
   async volumeInfos(): Promise<GlusterVolumeInfo[]> {
-    const op = query(['volume', 'info', 'all']);
-    const answer = this.expectOk(op, await this.answer(op));
-    return this.parsed(op, () => parseVolumeInfos(answer));
+    return this.ask(['volume', 'info', 'all'], parseVolumeInfos);
   }
 
   async volumeStatus(name: string): Promise<GlusterVolumeStatus | undefined> {
@@ -287,30 +281,17 @@ class CliGlusterPort implements GlusterPort {
 
   async startVolume(name: string): Promise<GlusterChange> {
     checkVolumeName(name);
-    const op = change(['volume', 'start', name]);
-    const answer = await this.answer(op);
-    if (answer.opRet === 0) return 'changed';
-    if ((await this.volumeInfo(name))?.status === 'Started') return 'unchanged';
-    throw this.failed(op, answer);
+    return this.converge(change(['volume', 'start', name]), async () => (await this.volumeInfo(name))?.status === 'Started');
   }
 
   async stopVolume(name: string): Promise<GlusterChange> {
     checkVolumeName(name);
-    const op = change(['volume', 'stop', name]);
-    const answer = await this.answer(op);
-    if (answer.opRet === 0) return 'changed';
-    const info = await this.volumeInfo(name);
-    if (!info || info.status !== 'Started') return 'unchanged';
-    throw this.failed(op, answer);
+    return this.converge(change(['volume', 'stop', name]), async () => (await this.volumeInfo(name))?.status !== 'Started');
   }
 
   async deleteVolume(name: string): Promise<GlusterChange> {
     checkVolumeName(name);
-    const op = change(['volume', 'delete', name]);
-    const answer = await this.answer(op);
-    if (answer.opRet === 0) return 'changed';
-    if (!(await this.volumeInfo(name))) return 'unchanged';
-    throw this.failed(op, answer);
+    return this.converge(change(['volume', 'delete', name]), async () => !(await this.volumeInfo(name)));
   }
 
   async setOption(name: string, key: string, value: string): Promise<void> {
@@ -324,11 +305,7 @@ class CliGlusterPort implements GlusterPort {
 
   async enableQuota(name: string): Promise<GlusterChange> {
     checkVolumeName(name);
-    const op = change(['volume', 'quota', name, 'enable']);
-    const answer = await this.answer(op);
-    if (answer.opRet === 0) return 'changed';
-    if ((await this.volumeInfo(name))?.options['features.quota'] === 'on') return 'unchanged';
-    throw this.failed(op, answer);
+    return this.converge(change(['volume', 'quota', name, 'enable']), async () => (await this.volumeInfo(name))?.options['features.quota'] === 'on');
   }
 
   async limitUsage(name: string, path: string, size: string): Promise<void> {
@@ -341,17 +318,13 @@ class CliGlusterPort implements GlusterPort {
 
   async quotaLimits(name: string): Promise<GlusterQuotaLimit[]> {
     checkVolumeName(name);
-    const op = query(['volume', 'quota', name, 'list']);
-    const answer = this.expectOk(op, await this.answer(op));
-    return this.parsed(op, () => parseQuotaLimits(answer));
+    return this.ask(['volume', 'quota', name, 'list'], parseQuotaLimits);
   }
 
   async freeSpace(name: string): Promise<GlusterFreeSpace> {
     const info = await this.volumeInfo(name);
     if (!info) throw new GkubeError('OPERATION_FAILED', `gluster volume ${name} does not exist on ${this.where}`);
-    const op = query(['volume', 'status', name, 'detail']);
-    const answer = this.expectOk(op, await this.answer(op));
-    const status = this.parsed(op, () => parseVolumeStatus(answer, name));
+    const status = await this.ask(['volume', 'status', name, 'detail'], (answer) => parseVolumeStatus(answer, name));
     let limit: GlusterQuotaLimit | undefined;
     if (info.options['features.quota'] === 'on') limit = (await this.quotaLimits(name)).find((l) => l.path === '/');
     return roomOf(info, status, limit);
@@ -405,6 +378,24 @@ class CliGlusterPort implements GlusterPort {
   }
 
   /** Runs a parser on an answer; what it cannot read becomes an error naming the command and the host. */
+  /** A query whose answer must succeed, read with `parse`. */
+  private async ask<T>(args: string[], parse: (answer: GlusterAnswer) => T): Promise<T> {
+    const op = query(args);
+    const answer = this.expectOk(op, await this.answer(op));
+    return this.parsed(op, () => parse(answer));
+  }
+
+  /**
+   * A change gluster refuses once its end state holds (start a started volume, delete a missing one):
+   * a refusal counts as done when `reached` says that state holds, else it is the failure.
+   */
+  private async converge(op: Operation, reached: () => Promise<boolean>): Promise<GlusterChange> {
+    const answer = await this.answer(op);
+    if (answer.opRet === 0) return 'changed';
+    if (await reached()) return 'unchanged';
+    throw this.failed(op, answer);
+  }
+
   private parsed<T>(op: Operation, parse: () => T): T {
     try {
       return parse();
