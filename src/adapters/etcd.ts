@@ -174,14 +174,13 @@ class Etcd3Port implements EtcdPort {
     // before another run can take what the lease guarded.
     const silentMs = Math.max(1_000, ttlSeconds * 1000 - leaseMarginMs);
     const expire = () => lose(new Error(`etcd answered no keep-alive of lease ${id} for ${Math.round(silentMs / 1000)}s; it may have expired`));
-    let watchdog = setTimeout(expire, silentMs);
-    watchdog.unref();
-    lease.on('keepaliveSucceeded', () => {
-      if (lost) return;
+    let watchdog: NodeJS.Timeout | undefined;
+    const arm = () => {
       clearTimeout(watchdog);
-      watchdog = setTimeout(expire, silentMs);
-      watchdog.unref();
-    });
+      watchdog = setTimeout(expire, silentMs).unref();
+    };
+    arm();
+    lease.on('keepaliveSucceeded', () => lost || arm());
     lease.on('lost', (err: Error) => lose(err));
     return {
       id,

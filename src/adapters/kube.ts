@@ -57,7 +57,6 @@ export interface KubePort {
   deletePod(namespace: string, name: string): Promise<boolean>;
   /** Deletes a claim; false when it was already gone. */
   deleteClaim(namespace: string, name: string): Promise<boolean>;
-  /** Deletes a PV (namespace ignored), Endpoints or Service; false when it was already gone. */
   /**
    * Deletes the object if it carries every one of `labels` ('foreign' when it does not: it is left alone),
    * with its uid as a precondition so that an object made again meanwhile is never hit.
@@ -164,24 +163,18 @@ class ClientNodePort implements KubePort {
   }
 
   async deleteObject(kind: 'PersistentVolume' | 'Endpoints' | 'Service', namespace: string, name: string, labels: Record<string, string>): Promise<'deleted' | 'absent' | 'foreign'> {
-    const found = await this.optional((): Promise<{ metadata?: k8s.V1ObjectMeta }> =>
-      kind === 'PersistentVolume'
-        ? this.core.readPersistentVolume({ name })
-        : kind === 'Endpoints'
-          ? this.core.readNamespacedEndpoints({ name, namespace })
-          : this.core.readNamespacedService({ name, namespace }),
-    );
+    type Api = { read: () => Promise<{ metadata?: k8s.V1ObjectMeta }>; remove: (body: k8s.V1DeleteOptions) => Promise<unknown> };
+    const apis: Record<typeof kind, Api> = {
+      PersistentVolume: { read: () => this.core.readPersistentVolume({ name }), remove: (body) => this.core.deletePersistentVolume({ name, body }) },
+      Endpoints: { read: () => this.core.readNamespacedEndpoints({ name, namespace }), remove: (body) => this.core.deleteNamespacedEndpoints({ name, namespace, body }) },
+      Service: { read: () => this.core.readNamespacedService({ name, namespace }), remove: (body) => this.core.deleteNamespacedService({ name, namespace, body }) },
+    };
+    const api = apis[kind];
+    const found = await this.optional(api.read);
     if (!found) return 'absent';
     const have = found.metadata?.labels ?? {};
     if (Object.entries(labels).some(([k, v]) => have[k] !== v)) return 'foreign';
-    const body: k8s.V1DeleteOptions = { preconditions: { uid: found.metadata?.uid ?? '' } };
-    const deleted = await this.optional((): Promise<unknown> =>
-      kind === 'PersistentVolume'
-        ? this.core.deletePersistentVolume({ name, body })
-        : kind === 'Endpoints'
-          ? this.core.deleteNamespacedEndpoints({ name, namespace, body })
-          : this.core.deleteNamespacedService({ name, namespace, body }),
-    );
+    const deleted = await this.optional(() => api.remove({ preconditions: { uid: found.metadata?.uid ?? '' } }));
     return deleted === undefined ? 'absent' : 'deleted';
   }
 

@@ -10,6 +10,7 @@
 // trimmed.
 import { parse as parseYaml } from 'yaml';
 import { isKnownPath, mayHoldSecret } from './validate.js';
+import { isSecretName } from '../output/redact.js';
 
 /** A key path into gkube.yaml: mapping keys are strings, list indexes numbers. */
 export type KeyPath = (string | number)[];
@@ -125,9 +126,6 @@ function splitList(inner: string): string[] {
   return items;
 }
 
-/** A key whose value is a secret, whatever map it sits in. */
-const secretKeyName = /pass|secret|token|key|credential|auth/i;
-
 /**
  * How errors name a --set: the key path always, the value only when the key is one the schema
  * defines and it cannot hold a secret (`--set container.port=80`). Anything else, a typo
@@ -151,7 +149,7 @@ function showsValue(key: string): boolean {
   const match = keyPath.exec(key);
   if (!match) return false;
   const path = match[1]!.split('.');
-  return isKnownPath(path) && !mayHoldSecret(path) && !secretKeyName.test(path[path.length - 1]!);
+  return isKnownPath(path) && !mayHoldSecret(path) && !isSecretName(path[path.length - 1]!);
 }
 
 /** The longest key path the schema defines that `text` starts with, segment by segment (`container.env` of `container.env.X:y`). */

@@ -310,7 +310,7 @@ const quantityScale: Record<string, number> = {
 };
 
 /** A Kubernetes quantity (`500m`, `1.5Gi`, `2e3`) as a number, or undefined when it is none (the schema says why). */
-export function quantityValue(quantity: string | number): number | undefined {
+function quantityValue(quantity: string | number): number | undefined {
   const m = /^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:([KMGTPE]i|[numkMGTPE])|[eE]([-+]?[0-9]+))?$/.exec(String(quantity));
   if (!m) return undefined;
   return Number(m[1]) * (m[3] !== undefined ? 10 ** Number(m[3]) : quantityScale[m[2] ?? '']!);

@@ -170,12 +170,8 @@ class Run {
   /** Runs one step: a safe point first (SIGTERM stops here; the test fault hook may kill here), then one line with its duration. */
   async step<T>(name: string, fn: () => Promise<T>, describe: (value: T) => string): Promise<T> {
     if (this.ctx.signal.aborted) throw new GkubeError('ABORTED', `stopped by ${String(this.ctx.signal.reason ?? 'a signal')} before step ${name}`);
-    if (this.held?.lost) {
-      // Another run may hold the job by now: nothing more is done to it from here.
-      throw new GkubeError('LOCK_LOST', `the lock on job ${this.names.name} was lost (etcd did not renew its lease); stopped before step ${name}`, {
-        hint: 'check etcd (gkube doctor), then rerun: the next deploy converges from what this run did',
-      });
-    }
+    // Another run may hold the job once the lease is lost: nothing more is done to it from here.
+    this.held?.assertHeld(`stopped before step ${name}`, 'rerun: the next deploy converges from what this run did');
     this.current = name;
     this.ctx.stepStarting(name);
     const t0 = Date.now();

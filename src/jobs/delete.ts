@@ -35,9 +35,7 @@ export async function deleteJob(ctx: Context, names: JobNames, options: { keepSt
 
   const lock = await lockJob(ctx, names, 'delete', options.waitLockMs, (line) => ctx.progress(line));
   // Nothing is removed once the lock's lease is lost: another run may hold the job by then.
-  const held = () => {
-    if (lock.lost) throw new GkubeError('LOCK_LOST', `the lock on job ${names.name} was lost (etcd did not renew its lease); gkube delete stopped`, { hint: `check etcd (gkube doctor), then run gkube delete ${names.name} again` });
-  };
+  const held = () => lock.assertHeld('gkube delete stopped', `run gkube delete ${names.name} again`);
   try {
     let stored = await registry.get(names);
     if (!stored) throw notFound(names);

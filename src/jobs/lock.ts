@@ -24,6 +24,8 @@ export interface HeldLock {
   /** True once the lease could not be kept alive. */
   readonly lost: boolean;
   onLost(listener: (err: Error) => void): void;
+  /** Throws LOCK_LOST once the lease is lost (`stopped`: what stopped; `hint`: how to finish): another run may hold the job. */
+  assertHeld(stopped: string, hint: string): void;
   /** Deletes the lock key (if still ours) and revokes the lease. */
   release(): Promise<void>;
 }
@@ -75,7 +77,7 @@ export class JobLocks {
           lease = await this.etcd.grantLease(this.ttlSeconds);
         }
         const attempt = await this.etcd.txn([{ key, target: 'Create', op: '==', value: 0 }], [{ put: key, value: JSON.stringify(holder), lease: lease.id }]);
-        if (attempt.succeeded) return held(this.etcd, key, attempt.revision, holder, lease);
+        if (attempt.succeeded) return held(this.etcd, names, key, attempt.revision, holder, lease);
         const found = attempt.failureValues[0];
         const current = parseHolder(found?.value);
         const dead = found && current && reclaim && found.lease !== '0' && current.host === reclaim.thisHost && current.pid !== holder.pid && !reclaim.isRunning(current.pid);
@@ -149,7 +151,7 @@ export class JobLocks {
   }
 }
 
-function held(etcd: EtcdPort, key: string, createRevision: string, holder: LockHolder, lease: LeaseHandle): HeldLock {
+function held(etcd: EtcdPort, names: JobNames, key: string, createRevision: string, holder: LockHolder, lease: LeaseHandle): HeldLock {
   return {
     fence: { key, createRevision },
     holder,
@@ -157,6 +159,9 @@ function held(etcd: EtcdPort, key: string, createRevision: string, holder: LockH
       return lease.lost;
     },
     onLost: (listener) => lease.onLost(listener),
+    assertHeld: (stopped, hint) => {
+      if (lease.lost) throw new GkubeError('LOCK_LOST', `the lock on job ${names.name} was lost (etcd did not renew its lease); ${stopped}`, { hint: `check etcd (gkube doctor), then ${hint}` });
+    },
     release: async () => {
       // Delete only our own key; then the lease goes (and with it anything else bound to it).
       await etcd.txn([{ key, target: 'Create', op: '==', value: createRevision }], [{ delete: key }]).catch(() => undefined);

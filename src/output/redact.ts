@@ -29,6 +29,11 @@ const secretValue = [
 ].join('|');
 const secretAssignment = new RegExp(String.raw`([\w.-]*(?:${secretWord})[\w.-]*=)(?:${secretValue})`, 'gi');
 const secretName = new RegExp(secretWord, 'i');
+
+/** True when a key or flag name says its value is a secret (`API_TOKEN`, `password`, `registry-auth`). */
+export function isSecretName(name: string): boolean {
+  return secretName.test(name);
+}
 const secretKey = new RegExp(String.raw`[\w.-]*(?:${secretWord})[\w.-]*=`, 'i');
 const scheme = /^[a-z][a-z0-9+.-]*:\/\//i;
 
