@@ -78,7 +78,7 @@ export class GlusterPool {
   }
 }
 
-/** The host name bricks are created on: gluster refuses `localhost` and loopback literals. */
+/** The address bricks are created on and the pool is reached at: this host's first IPv4 address that is not loopback. */
 export function glusterHost(): string {
   const fromEnv = process.env['GKUBE_TEST_GLUSTER_HOST'];
   if (fromEnv) return fromEnv;

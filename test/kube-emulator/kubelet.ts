@@ -977,14 +977,14 @@ class PodWorker {
       const message = `failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: ${proc.startError}: unknown`;
       const exit = await proc.exited;
       rec.state = {
-        terminated: { exitCode: 128, reason: 'StartError', message, startedAt: '1970-01-01T00:00:00Z', finishedAt: isoSeconds(exit.finishedAt), containerID: instance.containerID },
+        terminated: { exitCode: 128, reason: 'StartError', message, startedAt: '1970-01-01T00:00:00Z', finishedAt: now(exit.finishedAt), containerID: instance.containerID },
       };
       this.event('Warning', 'Failed', `Error: ${message}`, fieldPath);
       this.publish();
       return exit;
     }
     rec.current = instance;
-    const startedAt = isoSeconds(proc.startedAt);
+    const startedAt = now(proc.startedAt);
     this.event('Normal', 'Started', `Started container ${rec.name}`, fieldPath);
     rec.state = { running: { startedAt } };
     rec.started = !rec.init && !spec.startupProbe;
@@ -1013,7 +1013,7 @@ class PodWorker {
         reason: exit.exitCode === 0 ? 'Completed' : 'Error',
         ...(message ? { message } : {}),
         startedAt,
-        finishedAt: isoSeconds(exit.finishedAt),
+        finishedAt: now(exit.finishedAt),
         containerID: instance.containerID,
       },
     };
@@ -1571,10 +1571,6 @@ function upsertCondition(conditions: Array<Record<string, any>> | undefined, con
   return list;
 }
 
-function isoSeconds(d: Date): string {
-  return d.toISOString().replace(/\.\d+Z$/, 'Z');
-}
-
 /** `/a/b/` → `/a/b`; relative paths are made absolute. */
 function normalizeAbsolute(p: string): string {
   const n = posix.normalize(p.startsWith('/') ? p : `/${p}`);
@@ -1686,11 +1682,7 @@ function memberGroups(user: string): number[] {
 }
 
 function readLines(file: string): string[] {
-  try {
-    return readFileSync(file, 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
-  } catch {
-    return [];
-  }
+  return readFileSyncOr(file).split('\n').filter((l) => l && !l.startsWith('#'));
 }
 
 function isSymlink(p: string): boolean {

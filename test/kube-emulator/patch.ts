@@ -51,7 +51,7 @@ function jsonMergePatch(target: unknown, patch: unknown): unknown {
 // ---- Patch metadata: the `patchStrategy`/`patchMergeKey` tags of the core/v1 and storage/v1 Go types. ----
 
 /** How one field of a Go type is patched: its strategy, its list's merge key, and the Go type of its value (or items). */
-export interface FieldPatchMeta {
+interface FieldPatchMeta {
   strategy?: 'merge' | 'merge,retainKeys';
   mergeKey?: string;
   type?: string;

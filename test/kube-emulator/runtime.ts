@@ -199,13 +199,7 @@ function setupScript(launch: ContainerLaunch): string {
     `cd -- "$wd" 2>/dev/null || { printf 'chdir to cwd ("%s") set in config.json failed: no such file or directory\\n' "$wd" >&3; exit 125; }`,
     'exec "$@"',
   ].join('\n');
-  const asUser = [
-    `case $1 in */*) { [ -f "$1" ] && [ -x "$1" ]; } || { printf 'exec: "%s": stat %s: no such file or directory\\n' "$1" "$1" >&3; exit 125; } ;;`,
-    `*) command -v -- "$1" >/dev/null 2>&1 || { printf 'exec: "%s": executable file not found in $PATH\\n' "$1" >&3; exit 125; } ;; esac`,
-    `printf 'started\\n' >&3`,
-    'exec 3>&-',
-    'exec "$@"',
-  ].join('\n');
+  const asUser = userWrapper(125);
   const setpriv = setprivArgv(launch.user, true).map(shellQuote).join(' ');
   const envArgs = launch.env.map(([k, v]) => shellQuote(`${k}=${v}`)).join(' ');
   const argv = launch.argv.map(shellQuote).join(' ');
@@ -436,17 +430,25 @@ export class ContainerProcess {
   }
 }
 
-/** An exec session's (or exec probe's) process, inside a container's namespaces and root, as the container's user. */
-export function spawnInContainer(initPid: number, user: ContainerUser, env: Array<[string, string]>, workingDir: string, argv: string[]): ChildProcess {
-  // As root: into the working directory (as runc exec does before it drops privileges), then setpriv.
-  const asRoot = ['wd=$1; shift', 'cd -- "$wd" 2>/dev/null || cd /', 'exec "$@"'].join('\n');
-  const asUser = [
-    `case $1 in */*) { [ -f "$1" ] && [ -x "$1" ]; } || { printf 'exec: "%s": stat %s: no such file or directory\\n' "$1" "$1" >&3; exit 126; } ;;`,
-    `*) command -v -- "$1" >/dev/null 2>&1 || { printf 'exec: "%s": executable file not found in $PATH\\n' "$1" >&3; exit 126; } ;; esac`,
+/**
+ * The script that runs as the container's user before its command: checks the executable (a missing or
+ * unusable one is a start error, `exitCode`, as with runc), says 'started' on fd 3, closes it, and execs.
+ */
+function userWrapper(exitCode: number): string {
+  return [
+    `case $1 in */*) { [ -f "$1" ] && [ -x "$1" ]; } || { printf 'exec: "%s": stat %s: no such file or directory\\n' "$1" "$1" >&3; exit ${exitCode}; } ;;`,
+    `*) command -v -- "$1" >/dev/null 2>&1 || { printf 'exec: "%s": executable file not found in $PATH\\n' "$1" >&3; exit ${exitCode}; } ;; esac`,
     `printf 'started\\n' >&3`,
     'exec 3>&-',
     'exec "$@"',
   ].join('\n');
+}
+
+/** An exec session's (or exec probe's) process, inside a container's namespaces and root, as the container's user. */
+export function spawnInContainer(initPid: number, user: ContainerUser, env: Array<[string, string]>, workingDir: string, argv: string[]): ChildProcess {
+  // As root: into the working directory (as runc exec does before it drops privileges), then setpriv.
+  const asRoot = ['wd=$1; shift', 'cd -- "$wd" 2>/dev/null || cd /', 'exec "$@"'].join('\n');
+  const asUser = userWrapper(126);
   const child = spawn(
     'nsenter',
     // --wdns=/ (not -w): as runc exec, the session starts in the container's configured working directory

@@ -11,7 +11,7 @@ import { checkFields, OpenApiV3 } from './openapi.js';
 import { applyPatch } from './patch.js';
 import { apiVersionOf, findType, resourceTypes, type ResourceType } from './resources.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
-import { clone, type KubeObject, type ListOptions } from './store.js';
+import { checkDeletePreconditions, clone, generateName, now, type KubeObject, type ListOptions } from './store.js';
 import { toTable, wantsTable } from './tables.js';
 import type { ServerTls } from './tls.js';
 import { admitUpdate, dropDisabledFields, validateCreate, validateUpdate } from './validation.js';
@@ -341,7 +341,7 @@ export class ApiServer {
       // A dry run reads the key instead of writing it: an existing object is still a 409.
       if (existing) throw exists();
       obj.metadata.uid = crypto.randomUUID();
-      obj.metadata.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      obj.metadata.creationTimestamp = now();
       delete obj.metadata.resourceVersion;
       return sendJson(res, 201, obj);
     }
@@ -404,12 +404,7 @@ export class ApiServer {
     if (isDryRun(q) || body?.['dryRun']?.includes?.('All')) {
       // A dry run still checks the preconditions against the stored object.
       const current = this.ctx.store.mustGet(type, route.namespace, route.name!);
-      if (options.uid && options.uid !== current.metadata.uid) {
-        throw conflict(type.kind, type.group, route.name!, `the UID in the precondition (${options.uid}) does not match the UID in record (${current.metadata.uid}). The object might have been deleted and then recreated`);
-      }
-      if (options.resourceVersion && options.resourceVersion !== current.metadata.resourceVersion) {
-        throw conflict(type.kind, type.group, route.name!, `the ResourceVersion in the precondition (${options.resourceVersion}) does not match the ResourceVersion in record (${current.metadata.resourceVersion}). The object might have been modified`);
-      }
+      checkDeletePreconditions(type, current, options);
       return sendJson(res, 200, current);
     }
     sendJson(res, 200, this.deleteOne(type, route.namespace, route.name!, options));
@@ -426,7 +421,7 @@ export class ApiServer {
     if (protectedNamespaces.has(name)) throw forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`, { name, kind: 'namespaces' });
     if (ns.metadata.deletionTimestamp) return ns;
     const marked = this.ctx.store.mutate(nsType, undefined, name, (o) => {
-      o.metadata.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      o.metadata.deletionTimestamp = now();
       o.metadata.deletionGracePeriodSeconds = 0;
       o['status'] = { ...(o['status'] ?? {}), phase: 'Terminating' };
     })!;
@@ -635,13 +630,6 @@ function listItem(obj: KubeObject): KubeObject {
 }
 
 /** SimpleNameGenerator: the prefix cut to 58 characters and five random characters from its alphabet. */
-function generateName(base: string): string {
-  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
-  let suffix = '';
-  for (let i = 0; i < 5; i++) suffix += alphabet[Math.floor(Math.random() * alphabet.length)];
-  return base.slice(0, 58) + suffix;
-}
-
 /** The object's etcd key under the API server's default /registry prefix, as storage errors name it. */
 function storageKey(type: ResourceType, namespace: string | undefined, name: string): string {
   const prefix: Record<string, string> = { services: 'services/specs', endpoints: 'services/endpoints' };

@@ -132,7 +132,7 @@ export class ObjectStore {
   create(type: ResourceType, input: KubeObject): KubeObject {
     const obj = clone(input);
     const meta = obj.metadata;
-    if (!meta.name && meta.generateName) meta.name = meta.generateName + randomSuffix();
+    if (!meta.name && meta.generateName) meta.name = generateName(meta.generateName);
     const k = key(type, meta.namespace, meta.name!);
     if (this.bucket(type).has(k)) throw alreadyExists(type.plural, type.group, meta.name!);
     obj.apiVersion = apiVersionOf(type);
@@ -192,12 +192,7 @@ export class ObjectStore {
    */
   delete(type: ResourceType, namespace: string | undefined, name: string, options: { gracePeriodSeconds?: number; uid?: string; resourceVersion?: string } = {}): KubeObject {
     const current = this.mustGetRaw(type, namespace, name);
-    if (options.uid && options.uid !== current.metadata.uid) {
-      throw conflict(type.kind, type.group, name, `the UID in the precondition (${options.uid}) does not match the UID in record (${current.metadata.uid}). The object might have been deleted and then recreated`);
-    }
-    if (options.resourceVersion && options.resourceVersion !== current.metadata.resourceVersion) {
-      throw conflict(type.kind, type.group, name, `the ResourceVersion in the precondition (${options.resourceVersion}) does not match the ResourceVersion in record (${current.metadata.resourceVersion}). The object might have been modified`);
-    }
+    checkDeletePreconditions(type, current, options);
     const requested = options.gracePeriodSeconds !== undefined && options.gracePeriodSeconds < 0 ? 1 : options.gracePeriodSeconds;
     const finalizers = current.metadata.finalizers ?? [];
     const pendingGrace = current.metadata.deletionGracePeriodSeconds ?? 0;
@@ -207,7 +202,7 @@ export class ObjectStore {
       if (requested === 0 && finalizers.length === 0) return this.remove(type, namespace, name)!;
       const next = clone(current);
       const moved = Date.parse(current.metadata.deletionTimestamp) - pendingGrace * 1000 + requested * 1000;
-      next.metadata.deletionTimestamp = new Date(moved).toISOString().replace(/\.\d+Z$/, 'Z');
+      next.metadata.deletionTimestamp = now(new Date(moved));
       next.metadata.deletionGracePeriodSeconds = requested;
       return this.commit(type, current, next);
     }
@@ -215,7 +210,7 @@ export class ObjectStore {
     if (graceful > 0 || finalizers.length > 0) {
       if (current.metadata.deletionTimestamp) return clone(current);
       const next = clone(current);
-      next.metadata.deletionTimestamp = new Date(Date.now() + graceful * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+      next.metadata.deletionTimestamp = now(new Date(Date.now() + graceful * 1000));
       next.metadata.deletionGracePeriodSeconds = graceful;
       return this.commit(type, current, next);
     }
@@ -330,15 +325,28 @@ function isRunningOnNode(pod: KubeObject): boolean {
 }
 
 /** RFC 3339 timestamp with second precision, as metav1.Time serialises. */
-export function now(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+/** A time (default: now) as the API server writes timestamps: RFC 3339 in whole seconds. */
+export function now(at: Date = new Date()): string {
+  return at.toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
-function randomSuffix(): string {
+/** A delete's preconditions (uid, resourceVersion) against the stored object: 409 Conflict in the API server's words. */
+export function checkDeletePreconditions(type: ResourceType, current: KubeObject, options: { uid?: string; resourceVersion?: string }): void {
+  const name = current.metadata.name!;
+  if (options.uid && options.uid !== current.metadata.uid) {
+    throw conflict(type.kind, type.group, name, `the UID in the precondition (${options.uid}) does not match the UID in record (${current.metadata.uid}). The object might have been deleted and then recreated`);
+  }
+  if (options.resourceVersion && options.resourceVersion !== current.metadata.resourceVersion) {
+    throw conflict(type.kind, type.group, name, `the ResourceVersion in the precondition (${options.resourceVersion}) does not match the ResourceVersion in record (${current.metadata.resourceVersion}). The object might have been modified`);
+  }
+}
+
+/** A name from metadata.generateName, as the API server makes it: the base cut to 58 characters, then 5 random ones. */
+export function generateName(base: string): string {
   const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
-  let s = '';
-  for (let i = 0; i < 5; i++) s += alphabet[Math.floor(Math.random() * alphabet.length)];
-  return s;
+  let suffix = '';
+  for (let i = 0; i < 5; i++) suffix += alphabet[Math.floor(Math.random() * alphabet.length)];
+  return base.slice(0, 58) + suffix;
 }
 
 function encodeContinue(token: { rv: number; start: string }): string {

@@ -1192,7 +1192,7 @@ const setgidBit = 0o2000;
  * read-only); directories also g+x and setgid, so that what is made there later is the group's too.
  * `onRootMismatch` skips it all when the root already has that group, those bits and setgid.
  */
-export async function setVolumeOwnership(dir: string, fsGroup: number, readOnly: boolean, onRootMismatch: boolean, log: (line: string) => void): Promise<void> {
+async function setVolumeOwnership(dir: string, fsGroup: number, readOnly: boolean, onRootMismatch: boolean, log: (line: string) => void): Promise<void> {
   const mask = readOnly ? roMask : rwMask;
   if (onRootMismatch) {
     const root = await stat(dir).catch(() => undefined);
