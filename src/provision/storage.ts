@@ -153,6 +153,8 @@ export function glusterQuota(size: string): string {
 
 /** A Gluster volume per job, handed to Kubernetes through the in-tree glusterfs plugin (Kubernetes ≤ 1.25). */
 class GlusterStorage extends ClaimStorage {
+  private addresses: Promise<string[]> | undefined;
+
   constructor(
     kube: KubePort,
     private readonly gluster: () => Promise<GlusterVolumes>,
@@ -170,7 +172,12 @@ class GlusterStorage extends ClaimStorage {
         hint: 'set storage.glusterfs.mode: storageclass and storage.glusterfs.storageClassName to a Gluster CSI driver\'s class (for example Kadalu\'s external mode)',
       });
     }
-    await glusterAddresses(config.storage.glusterfs.servers);
+    await this.poolAddresses(config);
+  }
+
+  /** The pool's addresses, looked up once per run (check, then ensure). */
+  private poolAddresses(config: AppConfig): Promise<string[]> {
+    return (this.addresses ??= glusterAddresses(config.storage.glusterfs.servers));
   }
 
   override async ensure(names: JobNames, config: AppConfig): Promise<StorageRef & { created: boolean; detail?: string }> {
@@ -206,7 +213,7 @@ class GlusterStorage extends ClaimStorage {
     await pool.enableQuota(volume);
     await pool.limitUsage(volume, '/', glusterQuota(config.storage.size));
 
-    const addresses = await glusterAddresses(g.servers);
+    const addresses = await this.poolAddresses(config);
     for (const manifest of glusterManifests(names, config, { volume, addresses })) {
       this.stepStarting(manifest['kind'] === 'PersistentVolumeClaim' ? 'gluster-claim' : manifest['kind'] === 'PersistentVolume' ? 'gluster-pv' : 'gluster-objects');
       if (!(await this.kube.create(manifest))) await this.checkOwned(manifest, names);
