@@ -9,6 +9,12 @@ import { dirname, join } from 'node:path';
 
 const home = process.env.APP_HOME ?? dirname(process.argv[1]);
 const port = Number(process.env.PORT ?? 8080);
+// The handler comes before the first read: gkube's reload signals only a server that handles SIGHUP, so a
+// server that has not read its files yet must be one that will read the newest ones.
+process.on('SIGHUP', () => {
+  state = load();
+  console.log(`reloaded: ${state.problem ?? 'ok'}`);
+});
 let state = load();
 
 function load() {
@@ -23,10 +29,6 @@ function load() {
   return loaded;
 }
 
-process.on('SIGHUP', () => {
-  state = load();
-  console.log(`reloaded: ${state.problem ?? 'ok'}`);
-});
 process.on('SIGTERM', () => process.exit(0));
 
 createServer((req, res) => {

@@ -31,6 +31,8 @@ export interface PodSummary {
   node?: string;
   images: string[];
   restarts: number;
+  /** How the most recently ended container ended, as `kubectl describe` shows Last State: "exit code 1 (Error) at …". */
+  lastEnd?: string;
   /** Why the first not-ready container waits or ended, e.g. ImagePullBackOff. */
   waitingReason?: string;
   /** The kubelet's message with that reason. */
@@ -90,8 +92,11 @@ export interface KubePort {
   proxyGet(namespace: string, pod: string, port: number, path: string, timeoutMs: number): Promise<{ status: number; body: string }>;
   /** Runs a command in a container (see kube-exec.ts). */
   exec(request: ExecRequest): Promise<ExecResult>;
-  /** The last `lines` lines of the pod's log ('' when there is none yet). */
-  logTail(namespace: string, name: string, lines: number): Promise<string>;
+  /**
+   * The last `lines` lines of the pod's log ('' when there is none yet); with `previous`, of the container
+   * that ran before its last restart ('' when it never restarted), as `kubectl logs --previous`.
+   */
+  logTail(namespace: string, name: string, lines: number, previous?: boolean): Promise<string>;
 }
 
 /** How waitForPod waits. */
@@ -283,9 +288,15 @@ class ClientNodePort implements KubePort {
     return execInPod(this.config, request);
   }
 
-  async logTail(namespace: string, name: string, lines: number): Promise<string> {
-    const text = await this.optional(() => this.core.readNamespacedPodLog({ name, namespace, tailLines: lines }));
-    return typeof text === 'string' ? text.trimEnd() : '';
+  async logTail(namespace: string, name: string, lines: number, previous = false): Promise<string> {
+    try {
+      const text = await this.optional(() => this.core.readNamespacedPodLog({ name, namespace, tailLines: lines, ...(previous ? { previous } : {}) }));
+      return typeof text === 'string' ? text.trimEnd() : '';
+    } catch (err) {
+      // The API server answers 400 "previous terminated container ... not found" when there was no restart.
+      if (previous && err instanceof k8s.ApiException && err.code === 400) return '';
+      throw err;
+    }
   }
 
   async serverVersion(): Promise<string> {
@@ -343,6 +354,12 @@ function summarisePod(pod: k8s.V1Pod): PodSummary {
   if (reason) summary.waitingReason = reason;
   const message = notReady?.state?.waiting?.message ?? notReady?.state?.terminated?.message;
   if (message) summary.waitingMessage = message;
+  const ends = statuses
+    .flatMap((s) => [s.state?.terminated, s.lastState?.terminated])
+    .filter((t): t is k8s.V1ContainerStateTerminated => t !== undefined)
+    .sort((a, b) => (a.finishedAt ? toIso(a.finishedAt) : '').localeCompare(b.finishedAt ? toIso(b.finishedAt) : ''));
+  const last = ends.at(-1);
+  if (last) summary.lastEnd = `exit code ${last.exitCode}${last.signal ? `, signal ${last.signal}` : ''}${last.reason ? ` (${last.reason})` : ''}${last.finishedAt ? ` at ${toIso(last.finishedAt)}` : ''}`;
   return summary;
 }
 

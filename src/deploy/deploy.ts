@@ -564,8 +564,21 @@ class Change {
   }
 
   private async diagnostics(): Promise<string> {
-    const [logs, events] = await Promise.all([this.kube.logTail(this.namespace, this.pod, 40).catch(() => ''), this.kube.events(this.namespace, this.pod).catch(() => [])]);
-    const lines = [`last log lines of pod ${this.namespace}/${this.pod}:`, logs || '(none)', 'events:', ...events.slice(-10).map((e) => `${e.lastSeen} ${e.type} ${e.reason}: ${e.message}${e.count > 1 ? ` (x${e.count})` : ''}`)];
+    const [pod, logs, previous, events] = await Promise.all([
+      this.kube.findPod(this.namespace, this.pod).catch(() => undefined),
+      this.kube.logTail(this.namespace, this.pod, 40).catch(() => ''),
+      this.kube.logTail(this.namespace, this.pod, 20, true).catch(() => ''),
+      this.kube.events(this.namespace, this.pod).catch(() => []),
+    ]);
+    const lines = [
+      ...(pod && pod.restarts > 0 ? [`the container restarted ${pod.restarts} time${pod.restarts === 1 ? '' : 's'}${pod.lastEnd ? `; the last one ended with ${pod.lastEnd}` : ''}`] : []),
+      `last log lines of pod ${this.namespace}/${this.pod}:`,
+      logs || '(none)',
+      // A container that restarted took its output with it: what it said before it ended is often the cause.
+      ...(previous ? ['last log lines of the container before it restarted:', previous] : []),
+      'events:',
+      ...events.slice(-10).map((e) => `${e.lastSeen} ${e.type} ${e.reason}: ${e.message}${e.count > 1 ? ` (x${e.count})` : ''}`),
+    ];
     const text = redact(lines.join('\n'));
     return text.length > 8_000 ? `…${text.slice(-8_000)}` : text;
   }

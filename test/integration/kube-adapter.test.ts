@@ -83,6 +83,20 @@ describe('kube adapter', () => {
     expect(error.hint).toContain('missing DATABASE_URL');
   });
 
+  test('logTail with previous reads the container that ran before the last restart (empty when there was none); the pod says how it ended', async () => {
+    const names = jobNames('adapter/restarted');
+    // Each start prints its own count: the first container says 1 and exits, the second says 2 and stays.
+    const cfg = await config(['container.command={sh,-c,"n=$(( $(cat /srv/app/n 2>/dev/null || echo 0) + 1 )); echo $n > /srv/app/n; echo start $n; [ $n -ge 2 ] && exec sleep 3600; exit 3"}']);
+    await kube.create(podManifest(names, cfg, deployment(`${registry.host}/team/app:v1`), undefined));
+    expect(await kube.logTail('default', names.resourceName, 5, true)).toBe('');
+    await waitUntil('the container to restart', async () => (await kube.logTail('default', names.resourceName, 5)) === 'start 2', 30_000, 200);
+    expect(await kube.logTail('default', names.resourceName, 5, true)).toBe('start 1');
+    const pod = await kube.findPod('default', names.resourceName);
+    expect(pod).toMatchObject({ restarts: 1 });
+    expect(pod?.lastEnd).toMatch(/^exit code 3 \(Error\) at \d{4}-\d\d-\d\dT/);
+    await kube.deletePod('default', names.resourceName);
+  });
+
   test('deleteObject removes only what carries the given labels; someone else\'s object of that name stays', async () => {
     const kc = new k8s.KubeConfig();
     kc.loadFromString(emulator.kubeconfig);
