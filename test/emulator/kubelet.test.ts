@@ -3,8 +3,8 @@
 // (GlusterFS) is another module's; the fsGroup suite at the end runs on the real volume manager.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -750,6 +750,34 @@ describe('the emulator kubelet', () => {
     other.ips.releaseAll();
     // Given back: the machine-wide claims are gone, so any kubelet may hand them out again.
     expect([...ours, ...theirs].some((ip) => existsSync(claim(ip)))).toBe(false);
+  });
+
+  test('a claim whose process is gone is taken over; a claim still being written (empty, new) is not; an old empty one is', () => {
+    const claim = (ip: string) => join(tmpdir(), 'gkube-emulator-pod-ips', ip);
+    // The addresses the kubelet tries next, in order (it skips .0, .1 and .255 of each /24).
+    const after = (ip: string, count: number): string[] => {
+      const [x, y] = ip.split('.').slice(2).map(Number) as [number, number];
+      const found: string[] = [];
+      for (let n = x * 256 + y + 1; found.length < count; n++) if (![0, 1, 255].includes(n & 0xff)) found.push(`127.1.${(n >> 8) & 0xff}.${n & 0xff}`);
+      return found;
+    };
+    const first = kubelet.ips.allocate();
+    const [dead, writing, stale] = after(first, 3) as [string, string, string];
+    const gone = spawnSync('true').pid!;
+    writeFileSync(claim(dead), String(gone));
+    writeFileSync(claim(writing), '');
+    writeFileSync(claim(stale), '');
+    utimesSync(claim(stale), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    try {
+      expect(kubelet.ips.allocate()).toBe(dead);
+      expect(readFileSync(claim(dead), 'utf8')).toBe(String(process.pid));
+      expect(kubelet.ips.allocate()).toBe(stale);
+      expect(readFileSync(claim(writing), 'utf8')).toBe('');
+      expect(existsSync(`${claim(dead)}.takeover`)).toBe(false);
+    } finally {
+      for (const ip of [first, dead, stale]) kubelet.ips.release(ip);
+      rmSync(claim(writing), { force: true });
+    }
   });
 
   test('stop() kills every container and leaves no process or file behind', async () => {

@@ -30,7 +30,7 @@
 //   not listening is refused, which the API server reports as 503 "error trying to reach service:
 //   dial tcp IP:PORT: connect: connection refused". A pod without an IP gets 400 "address not allowed".
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { chmod, mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -205,22 +205,43 @@ class PodIPs {
 
   private static claim(ip: string): boolean {
     const file = join(PodIPs.dir, ip);
-    for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (PodIPs.holderRuns(file)) return false;
+    // The holder is gone. Two kubelets may find that at once: only the one that makes the takeover
+    // directory (an atomic mkdir) replaces the file, after reading it again, so neither can remove the
+    // other's fresh claim. A takeover directory left by a killed process only costs that one address.
+    const takeover = `${file}.takeover`;
+    try {
+      mkdirSync(takeover);
+    } catch {
+      return false;
+    }
+    try {
+      if (PodIPs.holderRuns(file)) return false;
+      writeFileSync(file, String(process.pid));
+      return true;
+    } finally {
+      rmdirSync(takeover);
+    }
+  }
+
+  /** Whether the claim's process still runs. An empty claim is one being written: held, unless it is old. */
+  private static holderRuns(file: string): boolean {
+    const text = readFileSyncOr(file).trim();
+    if (text === '') {
       try {
-        writeFileSync(file, String(process.pid), { flag: 'wx' });
-        return true;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      const holder = Number(readFileSyncOr(file));
-      if (Number.isInteger(holder) && holder > 0 && isRunning(holder)) return false;
-      try {
-        unlinkSync(file);
+        return Date.now() - statSync(file).mtimeMs < 10_000;
       } catch {
-        // Someone else took it over first; the next attempt sees theirs.
+        return false;
       }
     }
-    return false;
+    const holder = Number(text);
+    return Number.isInteger(holder) && holder > 0 && isRunning(holder);
   }
 }
 
