@@ -143,12 +143,18 @@ export function glusterLayout(names: JobNames, config: AppConfig): { volume: str
   return { volume: names.resourceName, bricks };
 }
 
-/** storage.size as a Gluster quota limit (`1Gi` → `1GB`: Gluster's units are binary). */
+/**
+ * storage.size as a Gluster quota limit. Gluster's units are binary (`1Gi` → `1GB`); a decimal size is
+ * given in bytes (`10G` → `10000000000`), so the quota is the claim's capacity, not 7% more.
+ */
 export function glusterQuota(size: string): string {
   const m = /^(\d+)(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P)?$/.exec(size);
   if (!m) throw new GkubeError('INVALID_CONFIG', `storage.size: ${JSON.stringify(size)} cannot be a Gluster quota (use a whole number with Ki, Mi, Gi or Ti)`);
-  const unit = { Ki: 'KB', Mi: 'MB', Gi: 'GB', Ti: 'TB', Pi: 'PB', K: 'KB', M: 'MB', G: 'GB', T: 'TB', P: 'PB' }[m[2] ?? ''] ?? '';
-  return `${m[1]}${unit}`;
+  const [, digits, unit] = m as unknown as [string, string, string | undefined];
+  const binary = { Ki: 'KB', Mi: 'MB', Gi: 'GB', Ti: 'TB', Pi: 'PB' }[unit ?? ''];
+  if (binary) return `${digits}${binary}`;
+  const power = { K: 3n, M: 6n, G: 9n, T: 12n, P: 15n }[unit ?? ''] ?? 0n;
+  return String(BigInt(digits) * 10n ** power);
 }
 
 /** A Gluster volume per job, handed to Kubernetes through the in-tree glusterfs plugin (Kubernetes ≤ 1.25). */

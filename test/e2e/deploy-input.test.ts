@@ -147,6 +147,18 @@ describe('a first deploy that fails', () => {
     expect((await env.record(job))?.record.status).toMatchObject({ phase: 'failed', revision: 0 });
     expectExit(await env.gkube(['delete', job], env.jenkinsEnv(job, 2, tagged)), 0);
   }, 120_000);
+
+  test('whose container keeps crashing says how it ended and what the ended container printed', async () => {
+    const job = 'failing/crash';
+    const r = await env.gkube(['deploy', '--timeout', '2m', '--set', 'container.command={sh,-c,"echo cannot open /srv/app/data/db >&2; exit 7"}'], env.jenkinsEnv(job, 1, tagged));
+    expectExit(r, 1);
+    const stderr = String(r.stderr);
+    expect(errorLines(stderr)).toEqual([expect.stringMatching(/^error: pod default\/failing-crash-[0-9a-f]{12} cannot start: CrashLoopBackOff/)]);
+    expect(stderr).toMatch(/^the container restarted \d+ times?; the last one ended with exit code 7 \(Error\) at \d{4}-/m);
+    expect(stderr).toMatch(/^last log lines of the container before it restarted:\ncannot open \/srv\/app\/data\/db$/m);
+    expect((await env.record(job))?.record.status).toMatchObject({ phase: 'failed', revision: 0 });
+    expectExit(await env.gkube(['delete', job], env.jenkinsEnv(job, 2, tagged)), 0);
+  }, 120_000);
 });
 
 describe('doctor in the job\'s workspace', () => {

@@ -79,6 +79,9 @@ describe('Gluster adapter on the real glusterd', () => {
     await gluster.limitUsage(name, '/', '1GB');
     expect(await gluster.quotaLimits(name)).toEqual([{ path: '/', hardLimitBytes: 1024 ** 3, usedBytes: 0, availableBytes: 1024 ** 3 }]);
     expect(await gluster.freeSpace(name)).toEqual({ freeBytes: 1024 ** 3, totalBytes: 1024 ** 3, quotaLimited: true, offlineBricks: 0 });
+    // A decimal storage.size reaches gluster in bytes (glusterQuota): gluster takes a number without a unit as bytes.
+    await gluster.limitUsage(name, '/', '500000000');
+    expect(await gluster.quotaLimits(name)).toEqual([{ path: '/', hardLimitBytes: 500_000_000, usedBytes: 0, availableBytes: 500_000_000 }]);
 
     expect(await gluster.stopVolume(name)).toBe('changed');
     expect(await gluster.stopVolume(name)).toBe('unchanged');

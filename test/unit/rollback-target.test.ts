@@ -72,7 +72,9 @@ describe('Gluster layout', () => {
     ['1Gi', '1GB'],
     ['512Mi', '512MB'],
     ['2Ti', '2TB'],
-    ['10G', '10GB'],
+    ['10G', '10000000000'],
+    ['500M', '500000000'],
+    ['1073741824', '1073741824'],
   ])('storage.size %s is the quota %s', (size, quota) => {
     expect(glusterQuota(size)).toBe(quota);
   });
