@@ -33,8 +33,11 @@ describe('the kube-emulator command', () => {
     expect(result.stdout).toContain('kube-emulator serving at https://127.0.0.1:');
     // The state dir was given, so it stays, but what the emulator made inside it is gone.
     const left = await readdir(stateDir).catch(() => []);
+    // The kubeconfig was written beside itself and renamed (a reader never sees it half written): no temporary file stays.
+    const beside = (await readdir(dir)).sort();
     await rm(dir, { recursive: true, force: true });
     expect(left).toEqual([]);
+    expect(beside).toEqual(['kubeconfig', 'state']);
   });
 
   test('--http serves plain HTTP without credentials, as the old insecure port did', async () => {

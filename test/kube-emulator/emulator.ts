@@ -1,7 +1,7 @@
 // The emulator as one object: store, API server, kubelet and volume controller, started and stopped together.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { EmulatorContext } from './context.js';
 import { Faults } from './faults.js';
@@ -83,8 +83,19 @@ export class KubeEmulator {
   }
 
   /** Writes the kubeconfig to `file` (mode 600: it holds the token). */
+  /**
+   * Writes the kubeconfig to `file` atomically (a temporary file beside it, then a rename): whoever waits
+   * for the file to appear reads it whole, never empty or half written.
+   */
   async writeKubeconfig(file: string): Promise<void> {
-    await writeFile(file, this.kubeconfig, { mode: 0o600 });
+    const partial = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+    try {
+      await writeFile(partial, this.kubeconfig, { mode: 0o600 });
+      await rename(partial, file);
+    } catch (err) {
+      await rm(partial, { force: true });
+      throw err;
+    }
   }
 
   /** Stops the server, kills every container, unmounts volumes and removes what the emulator made. */
