@@ -377,7 +377,6 @@ class CliGlusterPort implements GlusterPort {
     return this.parsed(op, () => parseCliOutput(result.stdout));
   }
 
-  /** Runs a parser on an answer; what it cannot read becomes an error naming the command and the host. */
   /** A query whose answer must succeed, read with `parse`. */
   private async ask<T>(args: string[], parse: (answer: GlusterAnswer) => T): Promise<T> {
     const op = query(args);
@@ -396,6 +395,7 @@ class CliGlusterPort implements GlusterPort {
     throw this.failed(op, answer);
   }
 
+  /** Runs a parser on an answer; what it cannot read becomes an error naming the command and the host. */
   private parsed<T>(op: Operation, parse: () => T): T {
     try {
       return parse();

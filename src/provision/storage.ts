@@ -150,10 +150,11 @@ export function glusterLayout(names: JobNames, config: AppConfig): { volume: str
 export function glusterQuota(size: string): string {
   const m = /^(\d+)(Ki|Mi|Gi|Ti|Pi|K|M|G|T|P)?$/.exec(size);
   if (!m) throw new GkubeError('INVALID_CONFIG', `storage.size: ${JSON.stringify(size)} cannot be a Gluster quota (use a whole number with Ki, Mi, Gi or Ti)`);
-  const [, digits, unit] = m as unknown as [string, string, string | undefined];
-  const binary = { Ki: 'KB', Mi: 'MB', Gi: 'GB', Ti: 'TB', Pi: 'PB' }[unit ?? ''];
+  const digits = m[1]!;
+  const unit = m[2] ?? '';
+  const binary = { Ki: 'KB', Mi: 'MB', Gi: 'GB', Ti: 'TB', Pi: 'PB' }[unit];
   if (binary) return `${digits}${binary}`;
-  const power = { K: 3n, M: 6n, G: 9n, T: 12n, P: 15n }[unit ?? ''] ?? 0n;
+  const power = { K: 3n, M: 6n, G: 9n, T: 12n, P: 15n }[unit] ?? 0n;
   return String(BigInt(digits) * 10n ** power);
 }
 
