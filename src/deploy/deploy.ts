@@ -543,7 +543,7 @@ class Change {
     return result;
   }
 
-  /** Returns the pod to `previous`: its image (init again), its code, reload, a health check. Not interruptible. */
+  /** Returns the pod to `previous`: its image (init again), its code, reload, a health check, Ready. Not interruptible. */
   private async restore(previous: Target, failed: Target): Promise<void> {
     const ns = this.namespace;
     // The pod goes back to what an earlier build deployed: the annotations name that build, not this one.
@@ -560,6 +560,9 @@ class Change {
     const published = await this.run.step('rollback-publish', () => this.publish(previous.commit, failed.commit), (r) => describePublish(r));
     if (this.config.reload.length > 0 && published.mode !== 'none') await this.run.step('rollback-reload', () => this.commands(this.config.reload, `${this.config.code.path}/current`, 'reload'), () => 'ran the reload commands');
     await this.run.step('rollback-health', () => checkHealth({ kube: this.kube, namespace: ns, pod: this.pod }, this.config), (h) => `healthy again: ${h.detail}`);
+    // The failed change made the readiness probe fail too: until it passes again the pod takes no traffic through
+    // a Service, and the next deploy would find it not ready.
+    await this.run.step('rollback-ready', () => this.kube.waitForPod(ns, this.pod, { until: 'ready', timeoutMs: this.run.remaining(120_000), settleMs: 0, signal: calm }), () => `pod ${ns}/${this.pod} is ready again`);
     await this.run.step('rollback-annotate', () => this.kube.patchPod(ns, this.pod, { annotations: this.annotations(previous, previousBuild) }), () => `annotated pod ${ns}/${this.pod} with commit ${short(previous.commit)}`);
   }
 

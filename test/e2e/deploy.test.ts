@@ -95,6 +95,9 @@ describe('gkube deploy in a Jenkins shell step', () => {
     expect(r.summary).toMatchObject({ action: 'update', result: 'rolled-back', commit: commits[3], revision: 4, rolledBackTo: { commit: commits[2], image: `${env.image}:v1.1.0` } });
     expect(await env.serve(job)).toEqual({ status: 200, body: 'Hello 1.1\n' });
     expect(await env.serve(job, '/healthz')).toEqual({ status: 200, body: 'ok\n' });
+    // The rollback waits for the readiness probe to pass again: the pod takes traffic when gkube returns.
+    expect(r.stderr).toMatch(/^\[gkube\] .*pod default\/\S+ is ready again/m);
+    expect((await env.pod(job))?.status?.conditions).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'True' }));
     const stored = await env.record(job);
     expect(stored?.record.status).toMatchObject({ phase: 'failed', rolledBack: true, commit: commits[2], revision: 4 });
     expect(stored?.record.status.reason).toMatch(/health check/);
