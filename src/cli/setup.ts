@@ -178,7 +178,6 @@ function safeUser(): string {
   }
 }
 
-
 function firstPath(value: string | undefined): string | undefined {
   return value ? value.split(':').find(Boolean) : undefined;
 }

@@ -82,10 +82,9 @@ export class KubeEmulator {
     return this.server.requestLog;
   }
 
-  /** Writes the kubeconfig to `file` (mode 600: it holds the token). */
   /**
-   * Writes the kubeconfig to `file` atomically (a temporary file beside it, then a rename): whoever waits
-   * for the file to appear reads it whole, never empty or half written.
+   * Writes the kubeconfig to `file` (mode 600: it holds the token) atomically, through a temporary file
+   * beside it and a rename: whoever waits for the file to appear reads it whole, never empty or half written.
    */
   async writeKubeconfig(file: string): Promise<void> {
     const partial = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);

@@ -85,6 +85,11 @@ export function methodNotAllowed(): ApiError {
   return new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {});
 }
 
+/** An error the API server does not map to a Status (a storage or patch failure): 500 with its text and no reason. */
+export function unmappedError(message: string): ApiError {
+  return new ApiError(500, '', message);
+}
+
 /** 410 Expired: a watch or continue token from before the retained history. */
 export function expired(message: string): ApiError {
   return new ApiError(410, 'Expired', message);

@@ -2,7 +2,7 @@
 // strategic merge patch (apimachinery's strategicpatch with the server's options: parallel deletion lists
 // merged, unmatched nulls ignored), driven by the patch strategies and merge keys of the served types.
 import fastJsonPatch from 'fast-json-patch';
-import { ApiError } from './errors.js';
+import { ApiError, badRequest, unmappedError } from './errors.js';
 import type { KubeObject } from './store.js';
 
 /** Applies a patch of the given content type to a copy of `current`, an object of `kind`. */
@@ -12,11 +12,11 @@ export function applyPatch(kind: string, current: KubeObject, contentType: strin
     case 'application/merge-patch+json':
       return jsonMergePatch(structuredClone(current), body) as KubeObject;
     case 'application/strategic-merge-patch+json': {
-      if (!isMap(body)) throw new ApiError(400, 'BadRequest', 'json: cannot unmarshal array into Go value of type map[string]interface {}');
+      if (!isMap(body)) throw badRequest('json: cannot unmarshal array into Go value of type map[string]interface {}');
       return mergeMap(structuredClone(current) as JsonMap, structuredClone(body), typeMeta(kind)) as KubeObject;
     }
     case 'application/json-patch+json': {
-      if (!Array.isArray(body)) throw new ApiError(400, 'BadRequest', 'json: cannot unmarshal object into Go value of type jsonpatch.Patch');
+      if (!Array.isArray(body)) throw badRequest('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
       try {
         return fastJsonPatch.applyPatch(structuredClone(current), body as fastJsonPatch.Operation[], true, false).newDocument as KubeObject;
       } catch (err) {
@@ -114,11 +114,6 @@ const retainKeys = '$retainKeys';
 const deleteFromPrimitiveList = '$deleteFromPrimitiveList/';
 const setElementOrder = '$setElementOrder/';
 
-/** A failure the API server does not map to a Status: it answers 500 with the error text and no reason. */
-function plainError(message: string): ApiError {
-  return new ApiError(500, '', message);
-}
-
 function mergeMap(original: JsonMap | undefined, patch: JsonMap, meta: TypeMeta | undefined): JsonMap {
   if (directive in patch) {
     const d = patch[directive];
@@ -127,7 +122,7 @@ function mergeMap(original: JsonMap | undefined, patch: JsonMap, meta: TypeMeta 
       return rest;
     }
     if (d === 'delete') return {};
-    throw plainError(`unknown patch type: ${goValue(d)} in map: ${goValue(patch)}`);
+    throw unmappedError(`unknown patch type: ${goValue(d)} in map: ${goValue(patch)}`);
   }
   const out: JsonMap = original ?? {};
   applyRetainKeys(out, patch);
@@ -166,10 +161,10 @@ function applyRetainKeys(original: JsonMap, patch: JsonMap): void {
   if (!(retainKeys in patch)) return;
   const keep = patch[retainKeys];
   delete patch[retainKeys];
-  if (!Array.isArray(keep)) throw new ApiError(400, 'BadRequest', 'invalid patch format of retainKeys');
+  if (!Array.isArray(keep)) throw badRequest('invalid patch format of retainKeys');
   for (const [k, v] of Object.entries(patch)) {
     if (v === null || k.startsWith(deleteFromPrimitiveList) || k.startsWith(setElementOrder)) continue;
-    if (!keep.includes(k)) throw new ApiError(400, 'BadRequest', 'invalid patch format of retainKeys');
+    if (!keep.includes(k)) throw badRequest('invalid patch format of retainKeys');
   }
   for (const k of Object.keys(original)) if (!keep.includes(k)) delete original[k];
 }
@@ -180,15 +175,15 @@ function mergeSetElementOrder(original: JsonMap, patch: JsonMap, meta: TypeMeta 
     if (!key.startsWith(setElementOrder)) continue;
     const order = patch[key];
     delete patch[key];
-    if (!Array.isArray(order)) throw plainError(`expected []interface{}, but got ${goType(order)}`);
+    if (!Array.isArray(order)) throw unmappedError(`expected []interface{}, but got ${goType(order)}`);
     const field = key.slice(setElementOrder.length);
     const foundOriginal = field in original;
     const foundPatch = field in patch;
     if (!foundOriginal && !foundPatch) continue;
     const originalList = foundOriginal ? original[field] : [];
     const patchList = foundPatch ? patch[field] : [];
-    if (!Array.isArray(originalList)) throw plainError(`expected []interface{}, but got ${goType(originalList)}`);
-    if (!Array.isArray(patchList)) throw plainError(`expected []interface{}, but got ${goType(patchList)}`);
+    if (!Array.isArray(originalList)) throw unmappedError(`expected []interface{}, but got ${goType(originalList)}`);
+    if (!Array.isArray(patchList)) throw unmappedError(`expected []interface{}, but got ${goType(patchList)}`);
     const fm = meta?.[field];
     const mergeKey = fm?.mergeKey ?? '';
     let merged: unknown[];
@@ -216,12 +211,12 @@ function mergeList(original: unknown[], patch: unknown[], field: FieldPatchMeta 
     if (isDeleteList) return original.filter((v) => !patch.some((p) => p === v));
     merged = dedupe([...original, ...patch]);
   } else {
-    if (!mergeKey) throw plainError('cannot merge lists without merge key for type struct');
+    if (!mergeKey) throw unmappedError('cannot merge lists without merge key for type struct');
     [orig, items] = mergeSpecialElements(original, patch, mergeKey);
     merged = orig.slice();
     for (const v of items) {
       const item = v as JsonMap;
-      if (!(mergeKey in item)) throw plainError(`map: ${goValue(item)} does not contain declared merge key: ${mergeKey}`);
+      if (!(mergeKey in item)) throw unmappedError(`map: ${goValue(item)} does not contain declared merge key: ${mergeKey}`);
       const at = merged.findIndex((o) => isMap(o) && mergeKey in o && o[mergeKey] === item[mergeKey]);
       if (at >= 0) merged[at] = mergeMap(merged[at] as JsonMap, item, typeMeta(field?.type));
       else merged.push(v);
@@ -237,23 +232,23 @@ function mergeSpecialElements(original: unknown[], patch: unknown[], mergeKey: s
   let replace = false;
   let out = original;
   for (const v of patch) {
-    if (!isMap(v)) throw plainError(`value for key ${patch.indexOf(v)} is not a map.`);
+    if (!isMap(v)) throw unmappedError(`value for key ${patch.indexOf(v)} is not a map.`);
     if (!(directive in v)) {
       rest.push(v);
       continue;
     }
     switch (v[directive]) {
       case 'delete':
-        if (!(mergeKey in v)) throw plainError(`map: ${goValue(v)} does not contain declared merge key: ${mergeKey}`);
+        if (!(mergeKey in v)) throw unmappedError(`map: ${goValue(v)} does not contain declared merge key: ${mergeKey}`);
         out = out.filter((o) => !(isMap(o) && o[mergeKey] === v[mergeKey]));
         break;
       case 'replace':
         replace = true;
         break;
       case 'merge':
-        throw plainError('merging lists cannot yet be specified in the patch');
+        throw unmappedError('merging lists cannot yet be specified in the patch');
       default:
-        throw plainError(`unknown patch type: ${goValue(v[directive])} in map: ${goValue(v)}`);
+        throw unmappedError(`unknown patch type: ${goValue(v[directive])} in map: ${goValue(v)}`);
     }
   }
   return replace ? [rest, []] : [out, rest];

@@ -4,7 +4,7 @@ import { createServer as createHttpServer, request as httpRequest, type Incoming
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { alreadyExists, ApiError, badRequest, conflict, forbidden, methodNotAllowed, notFound } from './errors.js';
+import { alreadyExists, ApiError, badRequest, conflict, forbidden, methodNotAllowed, notFound, unmappedError } from './errors.js';
 import { applyDefaults } from './defaults.js';
 import type { EmulatorContext, KubeletPort } from './context.js';
 import { checkFields, OpenApiV3 } from './openapi.js';
@@ -349,7 +349,7 @@ export class ApiServer {
     // not parse as an unsigned integer pass, as the API server's versioner reads them.
     const rv = obj.metadata.resourceVersion;
     if (typeof rv === 'string' && /^\d+$/.test(rv) && BigInt(rv) !== 0n && BigInt(rv) < 2n ** 64n) {
-      throw new ApiError(500, '', 'resourceVersion should not be set on objects to be created');
+      throw unmappedError('resourceVersion should not be set on objects to be created');
     }
     delete obj.metadata.resourceVersion;
     if (existing) throw exists();
@@ -629,7 +629,6 @@ function listItem(obj: KubeObject): KubeObject {
   return rest as KubeObject;
 }
 
-/** SimpleNameGenerator: the prefix cut to 58 characters and five random characters from its alphabet. */
 /** The object's etcd key under the API server's default /registry prefix, as storage errors name it. */
 function storageKey(type: ResourceType, namespace: string | undefined, name: string): string {
   const prefix: Record<string, string> = { services: 'services/specs', endpoints: 'services/endpoints' };

@@ -324,8 +324,7 @@ function isRunningOnNode(pod: KubeObject): boolean {
   return Boolean(pod['spec']?.nodeName) && phase !== 'Succeeded' && phase !== 'Failed';
 }
 
-/** RFC 3339 timestamp with second precision, as metav1.Time serialises. */
-/** A time (default: now) as the API server writes timestamps: RFC 3339 in whole seconds. */
+/** A time (default: now) as metav1.Time serialises it: RFC 3339 in whole seconds. */
 export function now(at: Date = new Date()): string {
   return at.toISOString().replace(/\.\d+Z$/, 'Z');
 }

@@ -409,15 +409,11 @@ function serviceCauses(spec: Json | undefined): StatusCause[] {
   const names = new Set<string>();
   ports.forEach((p, i) => {
     const at = `spec.ports[${i}]`;
+    causes.push(...portNameCauses(p, at, ports.length));
     const name = typeof p['name'] === 'string' ? p['name'] : '';
-    if (ports.length > 1 && !name) causes.push(cause.required(`${at}.name`));
-    else if (name) {
-      for (const m of nameMessages('label', name)) causes.push(cause.invalid(`${at}.name`, name, m));
-      if (names.has(name)) causes.push(cause.duplicate(`${at}.name`, name));
-      names.add(name);
-    }
-    const port = Number(p['port']);
-    if (!(Number.isInteger(port) && port >= 1 && port <= 65535)) causes.push(cause.invalid(`${at}.port`, p['port'] ?? 0, msg.portRange));
+    if (name && names.has(name)) causes.push(cause.duplicate(`${at}.name`, name));
+    if (name) names.add(name);
+    causes.push(...portNumberCauses(p, at));
   });
   const seen = new Set<string>();
   ports.forEach((p, i) => {
@@ -429,6 +425,19 @@ function serviceCauses(spec: Json | undefined): StatusCause[] {
     seen.add(key);
   });
   return causes;
+}
+
+/** A Service or Endpoints port's name: a DNS-1123 label, required when there are several ports. */
+function portNameCauses(p: Json, at: string, count: number): StatusCause[] {
+  const name = typeof p['name'] === 'string' ? p['name'] : '';
+  if (count > 1 && !name) return [cause.required(`${at}.name`)];
+  return name ? nameMessages('label', name).map((m) => cause.invalid(`${at}.name`, name, m)) : [];
+}
+
+/** A Service or Endpoints port's number: 1–65535. */
+function portNumberCauses(p: Json, at: string): StatusCause[] {
+  const port = Number(p['port']);
+  return Number.isInteger(port) && port >= 1 && port <= 65535 ? [] : [cause.invalid(`${at}.port`, p['port'] ?? 0, msg.portRange)];
 }
 
 /**
@@ -454,14 +463,7 @@ function endpointsCauses(subsets: JsonList | undefined): StatusCause[] {
     addresses.forEach((a, j) => checkAddress(a, `${at}.addresses[${j}]`));
     notReady.forEach((a, j) => checkAddress(a, `${at}.notReadyAddresses[${j}]`));
     const ports = (s['ports'] as JsonList | undefined) ?? [];
-    ports.forEach((p, j) => {
-      const pat = `${at}.ports[${j}]`;
-      const name = typeof p['name'] === 'string' ? p['name'] : '';
-      if (ports.length > 1 && !name) causes.push(cause.required(`${pat}.name`));
-      else if (name) for (const m of nameMessages('label', name)) causes.push(cause.invalid(`${pat}.name`, name, m));
-      const port = Number(p['port']);
-      if (!(Number.isInteger(port) && port >= 1 && port <= 65535)) causes.push(cause.invalid(`${pat}.port`, p['port'] ?? 0, msg.portRange));
-    });
+    ports.forEach((p, j) => causes.push(...portNameCauses(p, `${at}.ports[${j}]`, ports.length), ...portNumberCauses(p, `${at}.ports[${j}]`)));
   });
   return causes;
 }
